@@ -1,0 +1,178 @@
+"""Shared machinery of every initializer: argument checks and the sampling wrapper.
+
+An initializer built here is a plain function ``init(key, shape, dtype=float32,
+out_sharding=None)``, the :class:`jax.nn.initializers.Initializer` protocol. The
+arguments are checked in Python, before anything is traced, so that bad input
+fails with a message naming the initializer, the argument and the valid choices.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.nn.initializers import Initializer
+from jax.sharding import NamedSharding, PartitionSpec
+
+__all__ = ["Initializer"]
+
+Shape = tuple[int, ...]
+DType = Any
+OutSharding = NamedSharding | PartitionSpec | None
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def check_choice(initializer: str, argument: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{initializer}: invalid {argument}={value!r}; valid choices are {valid}.")
+    return value
+
+
+def check_real(
+    initializer: str,
+    argument: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+) -> Any:
+    """Checks a scalar hyper-parameter at factory time.
+
+    Traced values (a stddev computed inside ``jit``) cannot be inspected and are
+    passed through unchanged.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
+        raise TypeError(f"{initializer}: {argument} must be a real number, got {value!r}.")
+    if np.ndim(value) != 0:
+        raise TypeError(f"{initializer}: {argument} must be a scalar, got shape {np.shape(value)}.")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{initializer}: {argument} must be finite, got {x}.")
+    if positive and not x > 0:
+        raise ValueError(f"{initializer}: {argument} must be > 0, got {x}.")
+    if nonnegative and x < 0:
+        raise ValueError(f"{initializer}: {argument} must be >= 0, got {x}.")
+    return value
+
+
+def check_key(initializer: str, key: Any) -> Any:
+    """Accepts new-style typed keys (``jax.random.key``) and raw ``uint32`` keys."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None:
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and np.ndim(key) == 0:
+            return key
+        if dtype == np.uint32 and np.ndim(key) == 1:
+            return key
+    raise TypeError(
+        f"{initializer}: key must be a PRNG key made by jax.random.key(seed) "
+        f"(or a raw uint32 key from jax.random.PRNGKey(seed)), got {_describe(key)}. "
+        "Initializers take (key, shape, dtype); did you swap key and shape?"
+    )
+
+
+def check_shape(initializer: str, shape: Any) -> Shape:
+    try:
+        dims = tuple(shape) if isinstance(shape, Sequence) else (shape,)
+        if all(isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) for d in dims):
+            dims = tuple(int(d) for d in dims)
+            if all(d >= 0 for d in dims):
+                return dims
+    except TypeError:
+        pass
+    raise TypeError(
+        f"{initializer}: shape must be a sequence of non-negative ints, got {shape!r}."
+    )
+
+
+def check_float_dtype(initializer: str, dtype: Any) -> np.dtype:
+    """Resolves ``dtype`` (None means float32) and rejects non-floating types."""
+    if dtype is None:
+        return np.dtype(jnp.float32)
+    try:
+        resolved = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"{initializer}: dtype {dtype!r} is not a dtype.") from err
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(
+            f"{initializer}: dtype must be a floating type ({', '.join(FLOAT_DTYPES)}), "
+            f"got {resolved.name}: random weights cannot be represented in it."
+        )
+    if resolved == np.float64 and not jax.config.jax_enable_x64:
+        raise TypeError(
+            f"{initializer}: dtype float64 needs jax.config.update('jax_enable_x64', True); "
+            f"without it JAX would silently return float32."
+        )
+    return resolved
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype sampling happens in: at least float32, so that float16 and
+    bfloat16 results are float32 samples rounded once (right statistics) rather
+    than samples built from 10- or 7-bit mantissas."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def _describe(x: Any) -> str:
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        return f"an array of dtype {x.dtype} and shape {tuple(x.shape)}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def shard(sample: Callable[[Any], jax.Array], key: Any, out_sharding: OutSharding) -> jax.Array:
+    """Runs ``sample(key)`` so that its result carries ``out_sharding``.
+
+    The whole sampler is compiled with ``out_shardings``: XLA's partitioner then
+    computes on each device only the values of its shard. Values do not depend on
+    the sharding because JAX's partitionable threefry (the default) and jinit's
+    own generators make every value a function of (key, index) only.
+    """
+    if out_sharding is None:
+        return sample(key)
+    if not isinstance(out_sharding, (NamedSharding, PartitionSpec)):
+        raise TypeError(
+            "out_sharding must be a jax.sharding.NamedSharding, a PartitionSpec "
+            f"(inside `with jax.set_mesh(mesh)`), or None; got {_describe(out_sharding)}."
+        )
+    return jax.jit(sample, out_shardings=out_sharding)(key)
+
+
+def random_initializer(
+    name: str,
+    body: Callable[[Any, Shape, np.dtype], jax.Array],
+    *,
+    validate_shape: Callable[[Shape], None] | None = None,
+) -> Initializer:
+    """Builds the public initializer around ``body(key, shape, compute_dtype)``.
+
+    ``body`` returns samples in the compute dtype; the wrapper checks every
+    argument, casts to the requested dtype once, and applies ``out_sharding``.
+    The body is jit-compiled per (shape, dtype), so eager and jitted calls run the
+    same program and agree bit for bit.
+    """
+
+    @functools.partial(jax.jit, static_argnums=(1, 2))
+    def compiled(key, shape, dtype):
+        return body(key, shape, compute_dtype(dtype)).astype(dtype)
+
+    def init(key, shape, dtype=jnp.float32, out_sharding: OutSharding = None) -> jax.Array:
+        key = check_key(name, key)
+        shape = check_shape(name, shape)
+        dtype = check_float_dtype(name, dtype)
+        if validate_shape is not None:
+            validate_shape(shape)
+        if math.prod(shape) == 0:
+            return shard(lambda _: jnp.zeros(shape, dtype), key, out_sharding)
+        return shard(lambda k: compiled(k, shape, dtype), key, out_sharding)
+
+    init.__name__ = init.__qualname__ = name
+    return init

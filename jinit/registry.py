@@ -1,0 +1,192 @@
+"""One registry of named initialization schemes, shared by the benchmark CLI,
+the docs, the notebooks and the tests.
+
+A :class:`Scheme` turns an activation name into the kernel initializer for a
+layer followed by that activation (most schemes ignore it; gain- and
+criticality-based ones need it). Bias initializers default to zeros.
+
+Example:
+  >>> import jinit
+  >>> scheme = jinit.get_scheme("he_normal")
+  >>> init = scheme.kernel_init("relu")
+  >>> init.__name__
+  'he_normal'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import jax
+import jax.numpy as jnp
+
+from jinit import basic, gain, variance
+from jinit._core import Initializer
+
+__all__ = ["Scheme", "register_scheme", "get_scheme", "scheme_names", "SCHEMES", "ACTIVATIONS", "get_activation"]
+
+ACTIVATIONS: Mapping[str, Callable] = MappingProxyType(
+    {
+        "relu": jax.nn.relu,
+        "tanh": jnp.tanh,
+        "sigmoid": jax.nn.sigmoid,
+        "gelu": jax.nn.gelu,
+        "silu": jax.nn.silu,
+        "selu": jax.nn.selu,
+        "elu": jax.nn.elu,
+        "leaky_relu": jax.nn.leaky_relu,
+        "softplus": jax.nn.softplus,
+        "linear": lambda x: x,
+    }
+)
+
+
+def get_activation(name: str) -> Callable:
+    """The activation function registered under ``name``."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid choices are {', '.join(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]
+
+
+def _zeros(activation: str) -> Initializer:
+    return basic.zeros()
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A named initialization scheme.
+
+    Attributes:
+      name: registry key.
+      kernel: ``activation name -> Initializer`` for kernels.
+      formula: the definition, in plain text.
+      description: when to use it, or what goes wrong with it.
+      reference: the paper or source.
+      family: ``"basic"``, ``"variance"``, ``"structured"``, ``"data_dependent"``
+        or ``"meanfield"``.
+      bias: ``activation name -> Initializer`` for biases (zeros by default).
+      writeup: whether the common write-ups name this scheme.
+      model_level: whether the scheme also needs a whole-model step after the
+        per-tensor init (e.g. LSUV).
+    """
+
+    name: str
+    kernel: Callable[[str], Initializer]
+    formula: str
+    description: str
+    reference: str
+    family: str
+    bias: Callable[[str], Initializer] = field(default=_zeros)
+    writeup: bool = False
+    model_level: bool = False
+
+    def kernel_init(self, activation: str = "relu") -> Initializer:
+        get_activation(activation)
+        return self.kernel(activation)
+
+    def bias_init(self, activation: str = "relu") -> Initializer:
+        get_activation(activation)
+        return self.bias(activation)
+
+
+_SCHEMES: dict[str, Scheme] = {}
+SCHEMES: Mapping[str, Scheme] = MappingProxyType(_SCHEMES)
+
+
+def register_scheme(scheme: Scheme) -> Scheme:
+    if scheme.name in _SCHEMES:
+        raise ValueError(f"register_scheme: a scheme named {scheme.name!r} exists already.")
+    _SCHEMES[scheme.name] = scheme
+    return scheme
+
+
+def get_scheme(name: str) -> Scheme:
+    if name not in _SCHEMES:
+        raise ValueError(f"unknown scheme {name!r}; valid choices are {', '.join(_SCHEMES)}.")
+    return _SCHEMES[name]
+
+
+def scheme_names() -> tuple[str, ...]:
+    return tuple(_SCHEMES)
+
+
+def _fixed(factory: Callable[[], Initializer]) -> Callable[[str], Initializer]:
+    return lambda activation: factory()
+
+
+for _scheme in (
+    Scheme(
+        "zeros", _fixed(basic.zeros), "W = 0",
+        "All units identical (symmetry never breaks); with ReLU no gradient reaches the weights.",
+        "Write-ups' zero init", "basic", writeup=True,
+    ),
+    Scheme(
+        "normal", _fixed(basic.normal), "W ~ N(0, 1)",
+        "Ignores width: activations grow by ~sqrt(n) per layer (tanh saturates, ReLU explodes).",
+        "Write-ups' mean-zero random init", "basic", writeup=True,
+    ),
+    Scheme(
+        "uniform_small", _fixed(lambda: basic.uniform(-0.01, 0.01)), "W ~ U[-0.01, 0.01)",
+        "Too small for deep nets: the signal shrinks by ~0.006*sqrt(n) per layer and vanishes.",
+        "Write-ups' small-range uniform init", "basic", writeup=True,
+    ),
+    Scheme(
+        "uniform_large", _fixed(lambda: basic.uniform(-1.0, 1.0)), "W ~ U[-1, 1)",
+        "Too large: Var = 1/3 per weight, activations explode or saturate with depth.",
+        "Write-ups' large-range uniform init", "basic", writeup=True,
+    ),
+    Scheme(
+        "normal_nonzero_mean", _fixed(lambda: basic.normal(stddev=0.1, mean=0.1)), "W ~ N(0.1, 0.1^2)",
+        "A non-zero mean adds a rank-one component: all units move together and the mean explodes with width.",
+        "Write-ups' non-zero-mean random init", "basic", writeup=True,
+    ),
+    Scheme(
+        "glorot_standard", _fixed(lambda: variance.variance_scaling(1.0 / 3.0, "fan_in", "uniform", name="glorot_standard")),
+        "W ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in))",
+        "The 'standard' heuristic Glorot & Bengio compare against: Var = 1/(3 fan_in), shrinks the signal.",
+        "Glorot & Bengio 2010, eq. 1", "variance",
+    ),
+    Scheme(
+        "glorot_normal", _fixed(variance.glorot_normal), "W ~ N(0, 2/(fan_in + fan_out))",
+        "Balances forward and backward variance for linear/tanh units.",
+        "Glorot & Bengio 2010", "variance", writeup=True,
+    ),
+    Scheme(
+        "glorot_uniform", _fixed(variance.glorot_uniform), "W ~ U[+-sqrt(6/(fan_in + fan_out))]",
+        "Glorot's 'normalized initialization'; Keras' default.",
+        "Glorot & Bengio 2010, eq. 16", "variance", writeup=True,
+    ),
+    Scheme(
+        "he_normal", _fixed(variance.he_normal), "W ~ N(0, 2/fan_in)",
+        "Preserves the forward second moment through ReLU; the default for ReLU nets.",
+        "He et al. 2015, eq. 10", "variance", writeup=True,
+    ),
+    Scheme(
+        "he_uniform", _fixed(variance.he_uniform), "W ~ U[+-sqrt(6/fan_in)]",
+        "He variance with a bounded distribution.",
+        "He et al. 2015", "variance", writeup=True,
+    ),
+    Scheme(
+        "lecun_normal", _fixed(variance.lecun_normal), "W ~ N(0, 1/fan_in)",
+        "Unit forward variance for linear units; the SELU recipe; Flax's default (truncated there).",
+        "LeCun et al. 1998", "variance", writeup=True,
+    ),
+    Scheme(
+        "lecun_uniform", _fixed(variance.lecun_uniform), "W ~ U[+-sqrt(3/fan_in)]",
+        "LeCun variance with a bounded distribution.",
+        "LeCun et al. 1998", "variance",
+    ),
+    Scheme(
+        "gain_normal",
+        lambda activation: variance.variance_scaling(
+            gain.gain_for(get_activation(activation)) ** 2, "fan_in", "normal", name="gain_normal"
+        ),
+        "W ~ N(0, g^2/fan_in), g = 1/sqrt(E[phi(z)^2])",
+        "Exact second-moment preservation for any activation (He for ReLU, ~1.59^2 for tanh).",
+        "jinit.gain_for; generalizes He et al. 2015", "variance",
+    ),
+):
+    register_scheme(_scheme)
+del _scheme

@@ -1,0 +1,326 @@
+r"""Variance-scaling initializers: LeCun, Glorot/Xavier, He/Kaiming.
+
+All of them draw weights with zero mean and variance ``scale / fan``, where
+``fan`` is computed from the kernel shape by :func:`compute_fans`. The variance
+is exact for every distribution: the uniform bound is :math:`\sqrt{3\,\mathrm{Var}}`
+and the truncated normal's parent stddev is divided by the std of the truncated
+standard normal.
+
+Layouts. jinit follows JAX/Flax: a dense kernel is ``(in, out)`` and a conv
+kernel is ``(*spatial, in, out)`` (HWIO), so the defaults are ``in_axis=-2``,
+``out_axis=-1`` and every other axis is receptive field:
+``fan_in = in * prod(spatial)``, ``fan_out = out * prod(spatial)``.
+PyTorch stores ``(out, in, *spatial)`` (OIHW); for a tensor in that layout pass
+``in_axis=1, out_axis=0`` and the fans (and variances) equal
+``torch.nn.init``'s.
+
+``*_normal`` here are **plain** Gaussians, as in the papers and in
+``torch.nn.init``; ``jax.nn.initializers.{glorot,he,lecun}_normal`` sample a
+truncated normal of the same variance. Both have the same variance; for JAX's
+exact behaviour use ``variance_scaling(scale, mode, "truncated_normal")``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+
+from jinit import rng as _rng
+from jinit._core import Initializer, check_choice, check_real, random_initializer
+from jinit.basic import truncated_normal_std
+
+__all__ = [
+    "compute_fans",
+    "variance_scaling",
+    "glorot_normal",
+    "glorot_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "MODES",
+    "DISTRIBUTIONS",
+]
+
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
+DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+
+Axes = int | Sequence[int]
+
+
+def _axes(shape: tuple[int, ...], axes: Axes, argument: str, initializer: str) -> tuple[int, ...]:
+    items = (axes,) if isinstance(axes, int) else tuple(axes)
+    rank = len(shape)
+    out = []
+    for a in items:
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise TypeError(f"{initializer}: {argument} must be an int or a sequence of ints, got {axes!r}.")
+        if not -rank <= a < rank:
+            raise ValueError(
+                f"{initializer}: {argument}={axes!r} is out of range for a rank-{rank} shape "
+                f"{shape}; fan-based initializers need a kernel of rank >= 2 such as (in, out) "
+                f"or (*spatial, in, out). For a bias or other 1-D parameter use zeros(), "
+                f"normal(...) or uniform(...), or pass in_axis/out_axis explicitly."
+            )
+        out.append(a % rank)
+    return tuple(out)
+
+
+def compute_fans(
+    shape: Sequence[int],
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
+    batch_axis: Axes = (),
+    *,
+    initializer: str = "compute_fans",
+) -> tuple[int, int]:
+    r"""Returns ``(fan_in, fan_out)`` of a kernel of the given shape.
+
+    .. math:: \text{fan\_in} = n_\text{in}\cdot r,\quad
+              \text{fan\_out} = n_\text{out}\cdot r,\quad
+              r = \frac{\prod \text{shape}}{n_\text{in}\, n_\text{out}\, n_\text{batch}}
+
+    where :math:`n_\text{in}` (:math:`n_\text{out}`, :math:`n_\text{batch}`) is the
+    product of the sizes along ``in_axis`` (``out_axis``, ``batch_axis``) and the
+    remaining axes form the receptive field :math:`r`. Same semantics as JAX.
+
+    Args:
+      shape: the kernel shape.
+      in_axis: axis or axes of the inputs (default ``-2``).
+      out_axis: axis or axes of the outputs (default ``-1``).
+      batch_axis: axes to ignore, e.g. stacked layers (default none).
+
+    Example:
+      >>> import jinit
+      >>> jinit.compute_fans((3, 3, 64, 128))  # HWIO conv kernel
+      (576, 1152)
+      >>> jinit.compute_fans((128, 64, 3, 3), in_axis=1, out_axis=0)  # torch OIHW
+      (576, 1152)
+    """
+    shape = tuple(int(d) for d in shape)
+    ins = _axes(shape, in_axis, "in_axis", initializer)
+    outs = _axes(shape, out_axis, "out_axis", initializer)
+    batches = _axes(shape, batch_axis, "batch_axis", initializer)
+    named = ins + outs + batches
+    if len(set(named)) != len(named):
+        raise ValueError(
+            f"{initializer}: in_axis={in_axis!r}, out_axis={out_axis!r} and batch_axis="
+            f"{batch_axis!r} must name distinct axes of shape {shape}."
+        )
+    receptive = math.prod(d for i, d in enumerate(shape) if i not in named)
+    fan_in = math.prod(shape[i] for i in ins) * receptive
+    fan_out = math.prod(shape[i] for i in outs) * receptive
+    return fan_in, fan_out
+
+
+def _fan(mode: str, fan_in: int, fan_out: int) -> float:
+    if mode == "fan_in":
+        return fan_in
+    if mode == "fan_out":
+        return fan_out
+    if mode == "fan_avg":
+        return (fan_in + fan_out) / 2
+    return math.sqrt(fan_in * fan_out)
+
+
+def variance_scaling(
+    scale: float,
+    mode: str,
+    distribution: str,
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
+    batch_axis: Axes = (),
+    *,
+    rng: str | None = None,
+    name: str = "variance_scaling",
+) -> Initializer:
+    r"""Zero-mean weights with :math:`\mathrm{Var}(W) = \text{scale} / n` exactly.
+
+    ``n`` by ``mode``: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` =
+    :math:`(\text{fan\_in} + \text{fan\_out})/2`, ``"fan_geo_avg"`` =
+    :math:`\sqrt{\text{fan\_in}\cdot\text{fan\_out}}`.
+
+    ``distribution``:
+
+    * ``"normal"``: :math:`\mathcal N(0, s/n)`;
+    * ``"truncated_normal"``: parent :math:`\mathcal N(0, \sigma^2)` truncated to
+      :math:`\pm 2\sigma` with :math:`\sigma = \sqrt{s/n} / 0.8796\ldots`, so the
+      result has variance exactly :math:`s/n`;
+    * ``"uniform"``: :math:`U[-\sqrt{3s/n}, \sqrt{3s/n})`.
+
+    Args:
+      scale: :math:`s \ge 0`.
+      mode: one of ``"fan_in"``, ``"fan_out"``, ``"fan_avg"``, ``"fan_geo_avg"``.
+      distribution: one of ``"normal"``, ``"truncated_normal"``, ``"uniform"``.
+      in_axis, out_axis, batch_axis: see :func:`compute_fans`.
+      rng: generator name (see :mod:`jinit.rng`).
+
+    Example:
+      >>> import jax, jinit
+      >>> init = jinit.variance_scaling(2.0, "fan_in", "uniform")
+      >>> w = init(jax.random.key(0), (512, 256))
+      >>> print(f"{w.var() * 512:.2f}")  # scale
+      2.00
+    """
+    check_real(name, "scale", scale, nonnegative=True)
+    check_choice(name, "mode", mode, MODES)
+    check_choice(name, "distribution", distribution, DISTRIBUTIONS)
+    gen = _rng.resolve(name, rng)
+    trunc_std = truncated_normal_std(-2.0, 2.0)
+
+    def validate(shape):
+        compute_fans(shape, in_axis, out_axis, batch_axis, initializer=name)
+
+    def body(key, shape, dtype):
+        fan_in, fan_out = compute_fans(shape, in_axis, out_axis, batch_axis, initializer=name)
+        # Python floats: the scale is computed in float64 once, then rounded.
+        std = math.sqrt(float(scale) / _fan(mode, fan_in, fan_out))
+        if distribution == "normal":
+            return gen.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+        if distribution == "truncated_normal":
+            x = gen.truncated_normal(key, -2.0, 2.0, shape, dtype)
+            return x * jnp.asarray(std / trunc_std, dtype)
+        u = gen.uniform(key, shape, dtype)
+        bound = math.sqrt(3.0) * std
+        return jnp.asarray(bound, dtype) * (2 * u - 1)
+
+    return random_initializer(name, body, validate_shape=validate)
+
+
+def glorot_normal(
+    gain: float = 1.0, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+) -> Initializer:
+    r"""Glorot/Xavier normal (Glorot & Bengio, 2010): :math:`W \sim \mathcal N\big(0,\ g^2 \tfrac{2}{n_\text{in} + n_\text{out}}\big)`.
+
+    The variance keeps both forward activations and backward gradients at the
+    same scale for linear (or tanh near 0) units. It is **not** :math:`1/n_\text{in}`
+    (that is LeCun). ``gain`` multiplies the std, as in
+    ``torch.nn.init.xavier_normal_(gain=...)``.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.glorot_normal()(jax.random.key(0), (300, 500))
+      >>> print(f"{w.var() * (300 + 500) / 2:.2f}")
+      1.00
+    """
+    check_real("glorot_normal", "gain", gain, nonnegative=True)
+    return variance_scaling(
+        float(gain) ** 2, "fan_avg", "normal", in_axis, out_axis, batch_axis, rng=rng, name="glorot_normal"
+    )
+
+
+def glorot_uniform(
+    gain: float = 1.0, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+) -> Initializer:
+    r"""Glorot/Xavier uniform (Glorot & Bengio, 2010, eq. 16, "normalized initialization"):
+    :math:`W \sim U\big[-g\sqrt{6/(n_\text{in} + n_\text{out})},\ g\sqrt{6/(n_\text{in} + n_\text{out})}\big)`,
+    variance :math:`g^2\cdot 2/(n_\text{in} + n_\text{out})`.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.glorot_uniform()(jax.random.key(0), (100, 200))
+      >>> bound = (6 / 300) ** 0.5
+      >>> bool(abs(w).max() <= bound)
+      True
+    """
+    check_real("glorot_uniform", "gain", gain, nonnegative=True)
+    return variance_scaling(
+        float(gain) ** 2, "fan_avg", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="glorot_uniform"
+    )
+
+
+def _he(name: str, distribution: str, negative_slope, mode, in_axis, out_axis, batch_axis, rng) -> Initializer:
+    check_real(name, "negative_slope", negative_slope)
+    check_choice(name, "mode", mode, ("fan_in", "fan_out"))
+    scale = 2.0 / (1.0 + float(negative_slope) ** 2)
+    return variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis, rng=rng, name=name)
+
+
+def he_normal(
+    negative_slope: float = 0.0,
+    mode: str = "fan_in",
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
+    batch_axis: Axes = (),
+    *,
+    rng: str | None = None,
+) -> Initializer:
+    r"""He/Kaiming normal (He et al., 2015, eq. 10): :math:`W \sim \mathcal N\big(0,\ \tfrac{2}{(1+a^2)\,n}\big)`.
+
+    ``a`` is the negative slope of the leaky ReLU that follows (0 for ReLU) and
+    ``n`` is ``fan_in`` (preserves forward variance) or ``fan_out`` (preserves
+    backward variance). Every weight is scaled the same way; the mean is 0 and
+    the **standard deviation** is :math:`\sqrt{2/n}` for ReLU.
+    Matches ``torch.nn.init.kaiming_normal_(a=a, mode=mode, nonlinearity="leaky_relu")``.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.he_normal()(jax.random.key(0), (512, 512))
+      >>> print(f"{w.var() * 512:.1f}")
+      2.0
+    """
+    return _he("he_normal", "normal", negative_slope, mode, in_axis, out_axis, batch_axis, rng)
+
+
+def he_uniform(
+    negative_slope: float = 0.0,
+    mode: str = "fan_in",
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
+    batch_axis: Axes = (),
+    *,
+    rng: str | None = None,
+) -> Initializer:
+    r"""He/Kaiming uniform: :math:`W \sim U[-b, b)`, :math:`b = \sqrt{6 / ((1+a^2)\,n)}`,
+    the uniform with the variance of :func:`he_normal`.
+    Matches ``torch.nn.init.kaiming_uniform_(a=a, mode=mode, nonlinearity="leaky_relu")``.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.he_uniform()(jax.random.key(0), (600, 10))
+      >>> bool(abs(w).max() <= (6 / 600) ** 0.5)
+      True
+    """
+    return _he("he_uniform", "uniform", negative_slope, mode, in_axis, out_axis, batch_axis, rng)
+
+
+def lecun_normal(
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+) -> Initializer:
+    r"""LeCun normal (LeCun et al., 1998): :math:`W \sim \mathcal N(0, 1/n_\text{in})`.
+    The right scale for SELU networks (Klambauer et al., 2017) and for linear or
+    tanh units when only the forward pass matters.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.lecun_normal()(jax.random.key(0), (400, 400))
+      >>> print(f"{w.var() * 400:.1f}")
+      1.0
+    """
+    return variance_scaling(1.0, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="lecun_normal")
+
+
+def lecun_uniform(
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+) -> Initializer:
+    r"""LeCun uniform: :math:`W \sim U[-\sqrt{3/n_\text{in}}, \sqrt{3/n_\text{in}})`, variance :math:`1/n_\text{in}`.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.lecun_uniform()(jax.random.key(0), (300, 40))
+      >>> bool(abs(w).max() <= 0.1)
+      True
+    """
+    return variance_scaling(1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="lecun_uniform")
+
+
+xavier_normal = glorot_normal
+xavier_uniform = glorot_uniform
+kaiming_normal = he_normal
+kaiming_uniform = he_uniform
