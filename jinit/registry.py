@@ -25,7 +25,16 @@ import jax.numpy as jnp
 from jinit import basic, gain, variance
 from jinit._core import Initializer
 
-__all__ = ["Scheme", "register_scheme", "get_scheme", "scheme_names", "SCHEMES", "ACTIVATIONS", "get_activation"]
+__all__ = [
+    "Scheme",
+    "register_scheme",
+    "get_scheme",
+    "scheme_names",
+    "markdown_table",
+    "SCHEMES",
+    "ACTIVATIONS",
+    "get_activation",
+]
 
 ACTIVATIONS: Mapping[str, Callable] = MappingProxyType(
     {
@@ -96,6 +105,7 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType(_SCHEMES)
 
 
 def register_scheme(scheme: Scheme) -> Scheme:
+    """Adds a scheme to the registry (names are unique) and returns it."""
     if scheme.name in _SCHEMES:
         raise ValueError(f"register_scheme: a scheme named {scheme.name!r} exists already.")
     _SCHEMES[scheme.name] = scheme
@@ -103,12 +113,14 @@ def register_scheme(scheme: Scheme) -> Scheme:
 
 
 def get_scheme(name: str) -> Scheme:
+    """The scheme registered under ``name``; ``ValueError`` listing the valid names otherwise."""
     if name not in _SCHEMES:
         raise ValueError(f"unknown scheme {name!r}; valid choices are {', '.join(_SCHEMES)}.")
     return _SCHEMES[name]
 
 
 def scheme_names() -> tuple[str, ...]:
+    """Names of all registered schemes, in registration order."""
     return tuple(_SCHEMES)
 
 
@@ -190,3 +202,16 @@ for _scheme in (
 ):
     register_scheme(_scheme)
 del _scheme
+
+
+def markdown_table(names: tuple[str, ...] | None = None) -> str:
+    """The schemes as a Markdown table (name, formula, use, reference), for the docs.
+
+    The README's table is this function's output; a test keeps them in sync.
+    """
+    rows = ["| scheme | definition | when to use / what goes wrong | source |", "|---|---|---|---|"]
+    for name in names or scheme_names():
+        s = get_scheme(name)
+        cells = (f"`{s.name}`", f"`{s.formula}`", s.description, s.reference)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
