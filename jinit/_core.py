@@ -128,7 +128,9 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-def shard(sample: Callable[[Any], jax.Array], key: Any, out_sharding: OutSharding) -> jax.Array:
+def shard(
+    sample: Callable[[Any], jax.Array], key: Any, out_sharding: OutSharding, name: str | None = None
+) -> jax.Array:
     """Runs ``sample(key)`` so that its result carries ``out_sharding``.
 
     The whole sampler is compiled with ``out_shardings``: XLA's partitioner then
@@ -140,7 +142,7 @@ def shard(sample: Callable[[Any], jax.Array], key: Any, out_sharding: OutShardin
         return sample(key)
     if not isinstance(out_sharding, (NamedSharding, PartitionSpec)):
         raise TypeError(
-            "out_sharding must be a jax.sharding.NamedSharding, a PartitionSpec "
+            f"{name or 'initializer'}: out_sharding must be a jax.sharding.NamedSharding, a PartitionSpec "
             f"(inside `with jax.set_mesh(mesh)`), or None; got {_describe(out_sharding)}."
         )
     return jax.jit(sample, out_shardings=out_sharding)(key)
@@ -151,6 +153,7 @@ def random_initializer(
     body: Callable[[Any, Shape, np.dtype], jax.Array],
     *,
     validate_shape: Callable[[Shape], None] | None = None,
+    open_bounds: Callable[[Shape], tuple[float | None, float | None]] | None = None,
 ) -> Initializer:
     """Builds the public initializer around ``body(key, shape, compute_dtype)``.
 
@@ -158,11 +161,23 @@ def random_initializer(
     argument, casts to the requested dtype once, and applies ``out_sharding``.
     The body is jit-compiled per (shape, dtype), so eager and jitted calls run the
     same program and agree bit for bit.
+
+    ``open_bounds(shape)`` gives exclusive bounds ``(lo, hi)`` (either may be
+    None) of the distribution. Rounding to the requested dtype (or ``x*s + m``)
+    can land a sample on a bound, so after the cast samples are clamped to the
+    nearest value strictly inside, in that dtype.
     """
 
     @functools.partial(jax.jit, static_argnums=(1, 2))
     def compiled(key, shape, dtype):
-        return body(key, shape, compute_dtype(dtype)).astype(dtype)
+        x = body(key, shape, compute_dtype(dtype)).astype(dtype)
+        if open_bounds is not None:
+            lo, hi = open_bounds(shape)
+            if lo is not None:
+                x = jnp.maximum(x, jnp.nextafter(jnp.asarray(lo, dtype), jnp.asarray(np.inf, dtype)))
+            if hi is not None:
+                x = jnp.minimum(x, jnp.nextafter(jnp.asarray(hi, dtype), jnp.asarray(-np.inf, dtype)))
+        return x
 
     def init(key, shape, dtype=jnp.float32, out_sharding: OutSharding = None) -> jax.Array:
         key = check_key(name, key)
@@ -171,8 +186,8 @@ def random_initializer(
         if validate_shape is not None:
             validate_shape(shape)
         if math.prod(shape) == 0:
-            return shard(lambda _: jnp.zeros(shape, dtype), key, out_sharding)
-        return shard(lambda k: compiled(k, shape, dtype), key, out_sharding)
+            return shard(lambda _: jnp.zeros(shape, dtype), key, out_sharding, name)
+        return shard(lambda k: compiled(k, shape, dtype), key, out_sharding, name)
 
     init.__name__ = init.__qualname__ = name
     return init

@@ -57,15 +57,19 @@ def constant(value: float = 0.0) -> Initializer:
       Array([[0.5, 0.5, 0.5],
              [0.5, 0.5, 0.5]], dtype=float32)
     """
-    check_real("constant", "value", value)
+    return _fill("constant", value)
+
+
+def _fill(name: str, value: float) -> Initializer:
+    check_real(name, "value", value)
 
     def init(key, shape, dtype=jnp.float32, out_sharding=None) -> jax.Array:
-        check_key("constant", key)
-        shape = check_shape("constant", shape)
+        check_key(name, key)
+        shape = check_shape(name, shape)
         dtype = jnp.dtype(jnp.float32 if dtype is None else dtype)
-        return shard(lambda _: jnp.full(shape, value, dtype), key, out_sharding)
+        return shard(lambda _: jnp.full(shape, value, dtype), key, out_sharding, name)
 
-    init.__name__ = init.__qualname__ = "constant"
+    init.__name__ = init.__qualname__ = name
     return init
 
 
@@ -78,7 +82,7 @@ def zeros() -> Initializer:
       >>> jinit.zeros()(jax.random.key(0), (3,))
       Array([0., 0., 0.], dtype=float32)
     """
-    return constant(0.0)
+    return _fill("zeros", 0.0)
 
 
 def ones() -> Initializer:
@@ -89,7 +93,7 @@ def ones() -> Initializer:
       >>> jinit.ones()(jax.random.key(0), (2,))
       Array([1., 1.], dtype=float32)
     """
-    return constant(1.0)
+    return _fill("ones", 1.0)
 
 
 def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None) -> Initializer:
@@ -157,10 +161,11 @@ def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None) -> 
     def body(key, shape, dtype):
         lo, hi = jnp.asarray(low, dtype), jnp.asarray(high, dtype)
         u = gen.uniform(key, shape, dtype)
-        # Rounding of lo + u*(hi-lo) can land on hi; keep the interval half-open.
+        # Rounding of lo + u*(hi-lo) can land on hi; keep the interval half-open
+        # (open_bounds does it again after a cast to float16/bfloat16).
         return jnp.minimum(lo + u * (hi - lo), jnp.nextafter(hi, lo))
 
-    return random_initializer("uniform", body)
+    return random_initializer("uniform", body, open_bounds=lambda shape: (None, high))
 
 
 def _std_normal_pdf(x: float) -> float:
@@ -241,5 +246,10 @@ def truncated_normal(
         x = gen.truncated_normal(key, lower, upper, shape, dtype)
         return x * jnp.asarray(stddev, dtype) + jnp.asarray(mean, dtype)
 
-    return random_initializer("truncated_normal", body)
+    def open_bounds(shape):
+        if not float(stddev) > 0:
+            return None, None
+        return float(mean) + float(lower) * float(stddev), float(mean) + float(upper) * float(stddev)
+
+    return random_initializer("truncated_normal", body, open_bounds=open_bounds)
 

@@ -104,7 +104,14 @@ def gain_for(fn: Callable, *, breakpoints: Sequence[float] = ()) -> float:
     """
     if not callable(fn):
         raise TypeError(f"gain_for: fn must be a callable activation, got {fn!r}.")
-    second_moment = _quadrature.expect(lambda z: fn(z) ** 2, breakpoints)
+    z, w = _quadrature.gauss_nodes(tuple(float(b) for b in breakpoints))
+    terms = w * _quadrature.evaluate(lambda x: fn(x) ** 2, z)
+    second_moment = float(np.sum(terms))
+    # The integral is taken over [-10, 10]; if the outermost panels still carry
+    # weight, E[fn(z)^2] diverges (e.g. exp(z^2)) or is not resolved there.
+    edge = float(np.sum(np.abs(terms[np.abs(z) > _quadrature.HALF_WIDTH - _quadrature.PANEL])))
+    if np.isfinite(second_moment) and second_moment > 0 and edge > 1e-9 * second_moment:
+        second_moment = math.inf
     if not np.isfinite(second_moment) or second_moment <= 0:
         raise ValueError(
             f"gain_for: E[fn(z)^2] = {second_moment} for z ~ N(0, 1); the gain is defined only "

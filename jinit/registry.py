@@ -215,3 +215,28 @@ def markdown_table(names: tuple[str, ...] | None = None) -> str:
         cells = (f"`{s.name}`", f"`{s.formula}`", s.description, s.reference)
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows)
+
+
+def _critical_kernel(activation: str) -> Initializer:
+    # Imported at call time: jinit.meanfield imports this module, and jinit.structured is optional.
+    from jinit import meanfield
+
+    sigma_w = meanfield.critical_sigma_w(get_activation(activation))
+    try:
+        from jinit.structured import orthogonal
+    except ImportError:
+        return meanfield.critical_normal(get_activation(activation))
+    return orthogonal(scale=sigma_w)
+
+
+register_scheme(
+    Scheme(
+        "critical", _critical_kernel,
+        "W = sigma_w Q, Q Haar orthogonal (N(0, sigma_w^2/fan_in) without jinit.structured), b = 0; "
+        "sigma_w: chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] = 1 at sigma_b = 0",
+        "Edge of chaos: correlations propagate over unbounded depth (xi_c = inf); tanh sigma_w = 1, relu sqrt(2). "
+        "Orthogonal weights also give tanh dynamical isometry. Raises for activations with no critical point at "
+        "sigma_b = 0 (gelu, silu, softplus: use jinit.meanfield.critical_normal(phi, sigma_b)).",
+        "Schoenholz et al. 2017; Pennington et al. 2017", "meanfield",
+    )
+)

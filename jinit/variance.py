@@ -55,7 +55,10 @@ Axes = int | Sequence[int]
 
 
 def _axes(shape: tuple[int, ...], axes: Axes, argument: str, initializer: str) -> tuple[int, ...]:
-    items = (axes,) if isinstance(axes, int) else tuple(axes)
+    try:
+        items = (axes,) if isinstance(axes, int) else tuple(axes)
+    except TypeError:
+        items = (axes,)  # not a sequence: rejected below with the message
     rank = len(shape)
     out = []
     for a in items:
@@ -177,10 +180,21 @@ def variance_scaling(
     def validate(shape):
         compute_fans(shape, in_axis, out_axis, batch_axis, initializer=name)
 
-    def body(key, shape, dtype):
+    def std_of(shape):
         fan_in, fan_out = compute_fans(shape, in_axis, out_axis, batch_axis, initializer=name)
         # Python floats: the scale is computed in float64 once, then rounded.
-        std = math.sqrt(float(scale) / _fan(mode, fan_in, fan_out))
+        return math.sqrt(float(scale) / _fan(mode, fan_in, fan_out))
+
+    def open_bounds(shape):
+        std = std_of(shape)
+        if distribution == "normal" or not std > 0:
+            return None, None
+        if distribution == "truncated_normal":
+            return -2.0 * std / trunc_std, 2.0 * std / trunc_std
+        return None, math.sqrt(3.0) * std
+
+    def body(key, shape, dtype):
+        std = std_of(shape)
         if distribution == "normal":
             return gen.normal(key, shape, dtype) * jnp.asarray(std, dtype)
         if distribution == "truncated_normal":
@@ -190,7 +204,7 @@ def variance_scaling(
         bound = math.sqrt(3.0) * std
         return jnp.asarray(bound, dtype) * (2 * u - 1)
 
-    return random_initializer(name, body, validate_shape=validate)
+    return random_initializer(name, body, validate_shape=validate, open_bounds=open_bounds)
 
 
 def glorot_normal(
