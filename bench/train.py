@@ -221,7 +221,9 @@ class Trainer:
         hit = self._programs.get((kind, key))
         if hit is None:
             t0 = time.perf_counter()
-            fn = jitted.lower(*args).compile()
+            import os, json
+            opts = json.loads(os.environ.get("BENCH_XLA_OPTS", "null"))
+            fn = jitted.lower(*args).compile(opts)
             hit = self._programs[(kind, key)] = _Compiled(fn, time.perf_counter() - t0)
             self.timing["compile_train_s" if kind == "train" else "compile_other_s"] += hit.seconds
         return hit.fn

@@ -145,7 +145,15 @@ def shard(
             f"{name or 'initializer'}: out_sharding must be a jax.sharding.NamedSharding, a PartitionSpec "
             f"(inside `with jax.set_mesh(mesh)`), or None; got {_describe(out_sharding)}."
         )
-    return jax.jit(sample, out_shardings=out_sharding)(key)
+    out = jax.jit(sample, out_shardings=out_sharding)(key)
+    mesh = jax.sharding.get_abstract_mesh()
+    if not mesh.empty and mesh.explicit_axes:
+        # Under `jax.set_mesh` with Explicit axes the sharding is part of the
+        # type, and a nested jit's out_shardings does not set it: inside an outer
+        # jit the result would be typed (and gathered) as replicated. Restate it;
+        # no values change and no data moves.
+        out = jax.sharding.reshard(out, out_sharding)
+    return out
 
 
 def random_initializer(

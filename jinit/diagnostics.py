@@ -144,9 +144,10 @@ def signal_propagation(
 ) -> SignalReport:
     r"""Per-layer activation statistics and kernel-gradient norms of a Flax model at initialization.
 
-    Runs ``apply_fn(variables, batch, capture_intermediates=..., mutable=["intermediates"])`` to
-    capture the output of every module that owns a ``"kernel"`` parameter (in execution order),
-    then ``jax.grad`` of ``loss_fn(apply_fn(variables, batch))`` with respect to the params. Under
+    One jit-compiled ``jax.grad`` of ``loss_fn(outputs)`` with respect to the params, where the
+    forward pass runs ``apply_fn(variables, batch, capture_intermediates=...,
+    mutable=["intermediates"])`` and so also returns the output of every module that owns a
+    ``"kernel"`` parameter (in execution order). Under
     ``nn.scan`` the outputs come stacked along the scanned axis (when the scan lists
     ``"intermediates"`` in ``variable_axes``) and the kernels too: both are split into one row per
     layer. Flax drops the intermediates of a scan that does not list that collection; those layers'
@@ -184,8 +185,8 @@ def signal_propagation(
     extra_mutable = apply_kwargs.pop("mutable", [])
     extra_mutable = [extra_mutable] if isinstance(extra_mutable, str) else list(extra_mutable or [])
 
-    # Pass 1: capture outputs; the filter records, in call order, each kernel-owning module's path
-    # and the kernel shape it sees (inside nn.scan: the unstacked, per-layer shape).
+    # The capture filter records, in call order, each kernel-owning module's path and the kernel
+    # shape it sees (inside nn.scan: the unstacked, per-layer shape).
     seen: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def capture(mdl: nn.Module, method: str) -> bool:
@@ -200,9 +201,15 @@ def signal_propagation(
         seen.setdefault(tuple(mdl.scope.path), shape)
         return True
 
-    _, state = apply_fn(variables, batch, capture_intermediates=capture,
-                        mutable=["intermediates", *extra_mutable], **apply_kwargs)
-    captured = state.get("intermediates", {})
+    others = {k: v for k, v in variables.items() if k != "params"}
+
+    def forward(p, inputs):
+        out, state = apply_fn({"params": p, **others}, inputs, capture_intermediates=capture,
+                              mutable=["intermediates", *extra_mutable], **apply_kwargs)
+        return loss_fn(out), state.get("intermediates", {})
+
+    # One compiled pass gives the loss gradients and the captured outputs.
+    grads, captured = jax.jit(jax.grad(forward, has_aux=True))(variables["params"], batch)
 
     # Pass 2 (only if needed): record the outputs that a lifted transform dropped.
     missing = [p for p in seen if _lookup(captured, p + ("__call__",)) is None]
@@ -224,19 +231,6 @@ def signal_propagation(
                 apply_fn(variables, batch, **apply_kwargs)
         jax.block_until_ready(out)
         jax.effects_barrier()
-
-    # Gradients of the loss with respect to the params.
-    others = {k: v for k, v in variables.items() if k != "params"}
-
-    def loss(p):
-        kwargs = dict(apply_kwargs)
-        if extra_mutable:
-            out = apply_fn({"params": p, **others}, batch, mutable=extra_mutable, **kwargs)[0]
-        else:
-            out = apply_fn({"params": p, **others}, batch, **kwargs)
-        return loss_fn(out)
-
-    grads = jax.grad(loss)(variables["params"])
 
     names, means, stds, gnorms = [], [], [], []
     for path, layer_shape in seen.items():

@@ -480,6 +480,8 @@ def _c_star(where, act, p: _Point, sigma_w, sigma_b) -> tuple[float, float]:
             break
     else:  # pragma: no cover - Newton from the left converges
         raise RuntimeError(f"{where}: the correlation fixed point did not converge.")
+    if c < 1e-15:  # map(0) = 0 up to rounding (odd phi, sigma_b = 0)
+        c = 0.0
     _, d = _pair(act, p.q_eval, c, True)
     return c, sw2 * d
 

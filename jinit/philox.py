@@ -36,24 +36,29 @@ once and reads nothing. It is still several times faster than JAX's default
 
 * uniform: ``(u >> 8) * 2**-24``, the 24 high bits: a grid on **[0, 1)**; 0 can
   occur, 1 cannot. float64 uses 53 bits from words 0 and 1.
-* normal: inverse-CDF in the tail-symmetric form. The top bit of ``u`` is the
-  sign, the other 31 bits give the tail probability
+* normal: inverse CDF in the tail-symmetric form. The top bit of ``u`` is the
+  sign, the other 31 bits :math:`m` give the tail probability
   :math:`q = (m + \tfrac12) 2^{-32} \in (0, \tfrac12)`, an open interval, and
-  :math:`|z| = -\Phi^{-1}(q)`, evaluated as
-  :math:`\sqrt2\, x\, P(w)` with :math:`x = 1 - 2q` (computed exactly from the bits),
-  :math:`w = -\log(4q(1-q))` and :math:`P` a piecewise polynomial (below).
-  Tails are resolved to :math:`q = 2^{-33}`, so :math:`\max|z| = -\Phi^{-1}(2^{-33})
-  \approx 6.23`; ``jax.random.normal`` reaches about 5.4 and ``torch.randn`` about 5.7.
-  P(|Z| > 6.23) is 4.7e-10: a 4096x4096 draw (1.7e7 samples) would contain such a
-  value with probability 0.8 %.
+  :math:`|z| = -\Phi^{-1}(q)`, evaluated as :math:`\sqrt2\, x\, P(w)` with
+  :math:`x = 1 - 2q` (computed exactly from the complemented bits, so values near
+  0 keep full relative precision), :math:`w = -\log(4q(1-q))` and :math:`P` a
+  piecewise polynomial (below). Both tails are resolved down to
+  :math:`q = 2^{-33}`: :math:`\max|z| = -\Phi^{-1}(2^{-33}) \approx 6.338`
+  (``MAX_ABS_NORMAL``), symmetric. For comparison ``jax.random.normal`` in
+  float32 ranges over [-5.42, 5.22]. P(|Z| > 6.338) = 2.3e-10, so a
+  4096x4096 draw would hold a value beyond that with probability 0.4 %; the
+  samples are exactly symmetric (flipping the top bit negates the value).
 * truncated normal on :math:`(a, b)`: :math:`z = \Phi^{-1}(\Phi(a) + U(\Phi(b) - \Phi(a)))`
-  with :math:`U = (u + \tfrac12) 2^{-32}`, computed on the side of the median where
-  it is accurate: with :math:`p_- = \Phi(a) + U Z` and :math:`p_+ = Q(b) + (1-U) Z`
-  (:math:`Q = 1 - \Phi`, :math:`Z = \Phi(b) - \Phi(a)`, constants in float64 at
-  trace time; :math:`1 - U` from the complemented bits, exact), take
-  :math:`-\Phi^{-1}(p_-)` if :math:`p_- \le p_+` and :math:`+\Phi^{-1}(p_+)` otherwise,
-  then clamp strictly inside :math:`(a, b)`. Intervals far in one tail (say (5, 6))
-  keep full relative precision, unlike forms that compute :math:`\Phi(a)` near 1.
+  with :math:`U = (v + \tfrac12) 2^{-31}`, ``v`` the 31 high bits of ``u``, computed on
+  the side of the median where it is accurate: with :math:`p_- = \Phi(a) + U Z` and
+  :math:`p_+ = Q(b) + (1-U) Z` (:math:`Q = 1 - \Phi`, :math:`Z = \Phi(b) - \Phi(a)`,
+  constants in float64 at trace time; :math:`1 - U` from the complemented bits,
+  exact), take :math:`-|\Phi^{-1}(p_-)|` if :math:`p_- \le p_+` and
+  :math:`+|\Phi^{-1}(p_+)|` otherwise, then clamp strictly inside :math:`(a, b)`.
+  Intervals far in one tail (say (5, 6)) keep full relative precision, unlike
+  forms that compute :math:`\Phi(a)` near 1. In float32 the tail probabilities
+  must stay above the smallest normal float (about :math:`|z| < 13` where the
+  mass sits); more extreme intervals raise ``ValueError`` (use float64).
 
 **The inverse CDF.** :math:`\Phi^{-1}(q) = -\sqrt2\,x\,P(w)` with
 :math:`P(w) = \mathrm{erfinv}(x)/x`, :math:`x^2 = 1 - e^{-w}`. P is a polynomial in
@@ -283,7 +288,7 @@ _P_FAR = (  # in sqrt(w) - 7, for 21.6 <= w <= 88.8
 )
 
 #: Largest |z| ``normal`` can return in float32: -Phi^{-1}(2**-33).
-MAX_ABS_NORMAL = 6.2304
+MAX_ABS_NORMAL = 6.3379577545537895
 
 def _horner(coeffs, t):
     p = jnp.full_like(t, coeffs[-1])
@@ -292,9 +297,23 @@ def _horner(coeffs, t):
     return p
 
 
+def _horner_select(mask, coeffs_true, coeffs_false, t):
+    """Horner's rule with each lane's coefficients picked by ``mask``: one chain of
+    multiply-adds instead of evaluating both polynomials and selecting."""
+    n = max(len(coeffs_true), len(coeffs_false))
+    a = tuple(coeffs_true) + (0.0,) * (n - len(coeffs_true))
+    b = tuple(coeffs_false) + (0.0,) * (n - len(coeffs_false))
+    dt = t.dtype
+    p = jnp.where(mask, jnp.asarray(a[-1], dt), jnp.asarray(b[-1], dt))
+    for ca, cb in zip(a[-2::-1], b[-2::-1]):
+        p = p * t + jnp.where(mask, jnp.asarray(ca, dt), jnp.asarray(cb, dt))
+    return p
+
+
 def ndtri_lower(q: jax.Array, x: jax.Array | None = None, *, far_tail: bool = False) -> jax.Array:
-    r""":math:`-\Phi^{-1}(q) \ge 0` for float32 ``q`` in (0, 1/2]: the magnitude of the
-    standard normal quantile of a lower-tail probability.
+    r""":math:`-\Phi^{-1}(q) \ge 0` for float32 ``q`` in [2**-126, 1/2]: the magnitude
+    of the standard normal quantile of a lower-tail probability (accurate to a
+    few ulp; subnormal ``q`` is flushed to 0 by XLA on CPU and gives inf).
 
     ``x`` may pass :math:`1 - 2q` when the caller has it more accurately than
     float32 ``1 - 2*q`` (near the median). ``far_tail`` adds the third polynomial
@@ -309,13 +328,16 @@ def ndtri_lower(q: jax.Array, x: jax.Array | None = None, *, far_tail: bool = Fa
     if x is None:
         x = 1 - 2 * q
     w = -jnp.log(4 * q * (1 - q))
-    p = _horner(_P_CENTRAL, w - jnp.asarray(2.5, dt))
-    s = jnp.sqrt(jnp.maximum(w, jnp.asarray(_W_SPLIT_1, dt)))
-    p_tail = _horner(_P_TAIL, s - jnp.asarray(3.0, dt))
+    central = w < _W_SPLIT_1
+    s = jnp.sqrt(w)
     if far_tail:
-        p_far = _horner(_P_FAR, s - jnp.asarray(7.0, dt))
-        p_tail = jnp.where(w < _W_SPLIT_2, p_tail, p_far)
-    p = jnp.where(w < _W_SPLIT_1, p, p_tail)
+        far = w >= _W_SPLIT_2
+        t = jnp.where(central, w - 2.5, s - jnp.where(far, 7.0, 3.0).astype(dt))
+        p = _horner_select(central, _P_CENTRAL, _P_TAIL, t)
+        p = jnp.where(far, _horner(_P_FAR, t), p)
+    else:
+        t = jnp.where(central, w - jnp.asarray(2.5, dt), s - jnp.asarray(3.0, dt))
+        p = _horner_select(central, _P_CENTRAL, _P_TAIL, t)
     return jnp.asarray(_SQRT2, dt) * x * p
 
 
@@ -455,6 +477,12 @@ def truncated_normal(key, lower: float, upper: float, shape: Sequence[int], dtyp
     q = jnp.minimum(p_lo, p_hi)
     # q can reach below 1.2e-10 (|z| > 6.3) only if a bound lies beyond that.
     smallest_q = min(phi_a, q_b) + 0.5 * _TWO_M31 * mass
+    if smallest_q < 2.0**-125:
+        raise ValueError(
+            f"philox.truncated_normal: ({a}, {b}) lies too far in a tail for float32 "
+            "inverse-CDF sampling (tail probabilities below the float32 range); "
+            "sample in float64."
+        )
     mag = ndtri_lower(q, far_tail=smallest_q < 1.2e-10)
     z = jnp.where(lower_side, -mag, mag)
     return jnp.clip(z, lo_in, hi_in)
