@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from bench.presets import DEFAULTS, PRESETS, PresetError, resolve_schemes
 
@@ -294,10 +295,6 @@ def _resume_command(out_dir: str) -> str:
     return "python -m bench " + " ".join(shlex.quote(a) for a in argv)
 
 
-class _Terminate(Exception):
-    pass
-
-
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -421,27 +418,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not console.is_terminal,
         transient=True,
     )
+    # The next configuration is initialized (compiled, LSUV) in a background
+    # thread while the current one trains.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-init")
+
+    def prepare(item):
+        scheme, act, depth, _ = item
+        return trainer.prepare(jinit.get_scheme(scheme), act, depth, cfg["width"], seeds)
+
     try:
         with progress:
             task = progress.add_task("starting", total=len(todo) * cfg["steps"])
-            for i, (scheme, act, depth, chash) in enumerate(todo, done_before + 1):
-                progress.update(task, description=f"[{i}/{total}] {act} depth {depth} {scheme}")
+            pending = pool.submit(prepare, todo[0]) if todo else None
+            for i, item in enumerate(todo):
+                scheme, act, depth, chash = item
+                n = done_before + i + 1
+                progress.update(task, description=f"[{n}/{total}] {act} depth {depth} {scheme}")
                 try:
-                    result = trainer.run(jinit.get_scheme(scheme), act, depth, cfg["width"], seeds,
-                                         progress=lambda n: progress.advance(task, n))
+                    prepared = pending.result()
                 except SchemeUnavailable as err:
-                    store.skip(scheme, act, depth, str(err))
+                    prepared, reason = None, str(err)
+                pending = pool.submit(prepare, todo[i + 1]) if i + 1 < len(todo) else None
+                if prepared is None:
+                    store.skip(scheme, act, depth, reason)
                     store.save()
                     progress.advance(task, cfg["steps"])
-                    console.print(f"[yellow]skipped[/yellow] {scheme} ({act}, depth {depth}): {err}")
+                    console.print(f"[yellow]skipped[/yellow] {scheme} ({act}, depth {depth}): {reason}")
                     continue
+                result = trainer.run(prepared, progress=lambda k: progress.advance(task, k))
                 store.add(result.runs, chash)
                 store.data["timing"] = {**trainer.timing, "wall_s": time.perf_counter() - t0}
                 store.save()
-                console.print(_run_line(i, total, scheme, act, depth, result))
+                console.print(_run_line(n, total, scheme, act, depth, result))
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
 
@@ -474,8 +486,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_line(i: int, total: int, scheme: str, act: str, depth: int, result) -> str:
-    import math
-
     runs = result.runs
     div = sum(r["diverged"] for r in runs)
     losses = [r["final_train_loss"] for r in runs if r["final_train_loss"] is not None]
@@ -488,5 +498,4 @@ def _run_line(i: int, total: int, scheme: str, act: str, depth: int, result) -> 
     if div:
         parts.append(f"diverged {div}/{len(runs)}")
     parts.append(f"({result.timing['seconds']:.1f} s)")
-    _ = math
     return " ".join(parts)

@@ -654,12 +654,10 @@ def analyze(sigma_w: float, sigma_b: float, phi, *, q0: float = 1.0, breakpoints
 # --- the critical line and the phase diagram ---------------------------------------------------
 
 
-class CriticalLine(NamedTuple):
-    """Points of the critical line ``chi_1 = 1``, one per admissible ``q*`` (arrays of equal length)."""
-
-    q_star: np.ndarray
-    sigma_w: np.ndarray
-    sigma_b: np.ndarray
+# Functional form: real (not stringified) annotations, which the API docs can resolve.
+CriticalLine = NamedTuple("CriticalLine", [("q_star", np.ndarray), ("sigma_w", np.ndarray), ("sigma_b", np.ndarray)])
+CriticalLine.__doc__ = """Points of the critical line ``chi_1 = 1``, one per admissible ``q*``: arrays ``q_star``,
+``sigma_w``, ``sigma_b`` of equal length (a named tuple: ``q, sw, sb = critical_line(...)``)."""
 
 
 def _line(act: _Phi, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -830,7 +828,7 @@ def phase_diagram(
 
 
 def critical_normal(
-    phi="tanh",
+    phi,
     sigma_b: float = 0.0,
     in_axis=-2,
     out_axis=-1,

@@ -122,7 +122,7 @@ def _u32(x):
 def mulhilo_limbs(a: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
     """``(hi, lo)`` 32-bit halves of the 64-bit product ``a * m`` (``a`` uint32, ``m`` a
     Python int < 2**32) in portable uint32 arithmetic (JAX has no uint64 without
-    x64). Used where ``jax.lax.mulhi`` is missing (JAX < 0.10).
+    x64). Used where ``jax.enable_x64`` is missing (older JAX).
 
     The high half is assembled from 16-bit limbs; every partial sum fits in 32
     bits: ``t = al*ml``; ``u = ah*ml + (t >> 16)``; ``v = al*mh + (u & 0xffff)``;
@@ -139,13 +139,22 @@ def mulhilo_limbs(a: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
     return hi, lo
 
 
-def mulhilo_native(a: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
-    """``(hi, lo)`` of ``a * m`` with ``jax.lax.mulhi``, which XLA lowers to a widening
-    multiply (on x86 CPUs about 2.5x faster than the limb form)."""
-    return lax.mulhi(a, _u32(int(m))), a * _u32(int(m))
+def mulhilo_wide(a: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
+    """``(hi, lo)`` of ``a * m`` through one widening multiply: the high half from a
+    uint64 product (traced with 64-bit types enabled locally; the arrays in and out
+    stay uint32), the low half from a uint32 multiply. LLVM turns this into
+    ``vpmuludq`` on x86: about 1.5x faster than the limb form.
+
+    (``jax.lax.mulhi`` compiles to the same code, but XLA 0.10's sharding
+    partitioner cannot handle its HLO op, so it is not used.)
+    """
+    m = int(m)
+    with jax.enable_x64(True):
+        hi = ((a.astype(jnp.uint64) * jnp.uint64(m)) >> jnp.uint64(32)).astype(_U32)
+    return hi, a * _u32(m)
 
 
-mulhilo = mulhilo_native if hasattr(lax, "mulhi") else mulhilo_limbs
+mulhilo = mulhilo_wide if hasattr(jax, "enable_x64") else mulhilo_limbs
 
 
 def philox4x32(counter: Sequence, key: Sequence, rounds: int = ROUNDS) -> tuple[jax.Array, ...]:

@@ -49,18 +49,19 @@ def test_he_normal_relu_is_healthy():
 
 
 def test_standard_normal_relu_explodes():
-    r = _report(jinit.normal())
+    r = _report(jinit.normal(), width=128)
     assert r.verdict == "exploding"
-    # a factor sqrt(n/2) = sqrt(128) per layer until float32 overflows
+    # a factor sqrt(n/2) = 8 per layer until float32 overflows
     finite = r.act_std[np.isfinite(r.act_std)]
-    assert finite[1] / finite[0] == pytest.approx(math.sqrt(128), rel=0.1)
+    assert finite[1] / finite[0] == pytest.approx(8.0, rel=0.15)
+    assert not np.all(np.isfinite(r.act_std))
 
 
 def test_small_uniform_relu_vanishes():
-    r = _report(jinit.uniform(-0.01, 0.01))
+    r = _report(jinit.uniform(-0.01, 0.01), width=128)
     assert r.verdict == "vanishing"
-    # sqrt(n Var(W) / 2) = sqrt(256 * 0.0001 / 3 / 2) ~ 0.065 per layer
-    assert r.act_std[1] / r.act_std[0] == pytest.approx(math.sqrt(256 * 1e-4 / 3 / 2), rel=0.1)
+    # sqrt(n Var(W) / 2) = sqrt(128 * 0.0001 / 3 / 2) ~ 0.046 per layer
+    assert r.act_std[1] / r.act_std[0] == pytest.approx(math.sqrt(128 * 1e-4 / 3 / 2), rel=0.15)
     assert r.act_ratio < 1e-10
 
 
@@ -120,7 +121,7 @@ def _manual(params, x, loss):
             h = jax.nn.relu(outs[-1])
         return loss(outs[-1]), outs
 
-    g, outs = jax.grad(forward, has_aux=True)(params)
+    g, outs = jax.jit(jax.grad(forward, has_aux=True))(params)
     gn = [np.linalg.norm(g["inp"]["kernel"])]
     gn += [np.linalg.norm(g["stack"]["dense"]["kernel"][i]) for i in range(5)]
     gn += [np.linalg.norm(g["shared"]["kernel"])] * 2
@@ -132,7 +133,7 @@ def _manual(params, x, loss):
 def test_scan_and_shared_layers(axes):
     model = Scanned(axes)
     x = jax.random.normal(jax.random.key(2), (32, 7))
-    variables = model.init(jax.random.key(0), x)
+    variables = jax.jit(model.init)(jax.random.key(0), x)
     loss = lambda y: jnp.sum(jnp.sin(y))  # noqa: E731
     r = signal_propagation(model.apply, variables, x, loss_fn=loss)
     names = ("inp",) + tuple(f"stack/dense[{i}]" for i in range(5)) + ("shared#0", "shared#1")
@@ -141,9 +142,9 @@ def test_scan_and_shared_layers(axes):
     np.testing.assert_allclose(r.act_std, [o.astype(np.float64).std() for o in outs], rtol=1e-5)
     np.testing.assert_allclose(r.act_mean, [o.astype(np.float64).mean() for o in outs], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(r.grad_norm, gnorm, rtol=1e-4)
-    # the params tree alone works too
-    r2 = signal_propagation(model.apply, variables["params"], x, loss_fn=loss)
-    np.testing.assert_array_equal(r2.act_std, r.act_std)
+    if "intermediates" in dict(axes):  # the params tree alone works too
+        r2 = signal_propagation(model.apply, variables["params"], x, loss_fn=loss)
+        np.testing.assert_array_equal(r2.act_std, r.act_std)
 
 
 def test_report_str_and_plot():

@@ -37,7 +37,7 @@ KAT = [
     ),
 ]
 
-MULHILO = {"native": philox.mulhilo_native, "limbs": philox.mulhilo_limbs}
+MULHILO = {"wide": philox.mulhilo_wide, "limbs": philox.mulhilo_limbs}
 
 
 # ---------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_compute_fans_properties(shape, in_axis, out_axis):
 # ----------------------------------------------------------------------------- across processes
 
 
-HASH_SHAPE = (3, 3, 8, 16)
+HASH_SHAPE = (48, 32)
 HASHED = {
     "he_normal": lambda: jinit.he_normal(),
     "uniform": lambda: jinit.uniform(-1.0, 1.0),

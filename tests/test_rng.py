@@ -55,7 +55,7 @@ def test_threefry_known_answers(ctr, key, want):
     assert tuple(int(w) for w in got) == want
 
 
-SHAPES = [(), (1,), (5,), (7, 13), (3, 4, 5), (2, 1, 3, 1)]
+SHAPES = [(), (1,), (5,), (7, 13), (3, 1, 5)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -92,8 +92,11 @@ def test_fused_bits_of_huge_arrays():
         assert int(got[j]) == int(b1) ^ int(b2)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
-@pytest.mark.parametrize("shape", [(1,), (33, 65), (2, 3, 4, 5)])
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((1,), jnp.float32), ((33, 65), jnp.float32), ((3, 5, 2, 1), jnp.float32),
+     ((33, 65), jnp.bfloat16), ((33, 65), jnp.float16)],
+)
 def test_jax_generator_equals_jax_random(shape, dtype):
     key = jax.random.key(3)
     pairs = [
@@ -172,6 +175,6 @@ def test_fused_lowering_is_one_loop_without_while():
     hlo = (
         jax.jit(lambda k: JAX.normal(k, (64, 64), jnp.float32)).lower(key).compile().as_text()
     )
-    assert "while" not in hlo
+    assert " while(" not in hlo
     entry = hlo[hlo.index("ENTRY") :]
     assert entry.count(" fusion(") == 1
