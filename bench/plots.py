@@ -33,6 +33,12 @@ def _plt():
     return plt
 
 
+def MaxNLocator(**kw):
+    from matplotlib.ticker import MaxNLocator as _MaxNLocator
+
+    return _MaxNLocator(**kw)
+
+
 def _groups(results: dict) -> dict[tuple[str, int], dict[str, list[dict]]]:
     groups: dict[tuple[str, int], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in results.get("runs", []):
@@ -102,6 +108,7 @@ def plot_loss_curves(results: dict, path: str) -> str:
                     if finite:
                         ax.plot([finite[-1][0]], [finite[-1][1]], marker="x", ms=8, color=styles[scheme]["color"])
         ax.set_yscale("log")
+        _clip_loss_axis(ax, by_scheme, results)
         ax.set_title(f"{act}, depth {depth}")
         ax.set_xlabel("step")
         ax.set_ylabel("train loss (whole training split)")
@@ -111,6 +118,29 @@ def plot_loss_curves(results: dict, path: str) -> str:
         ax.grid(True, which="major", alpha=0.3)
     fig.suptitle("Training loss by initialization scheme (mean over seeds, band = min..max, x = diverged)")
     return _finish(fig, axes, path, styles, list(styles))
+
+
+def _clip_loss_axis(ax, by_scheme: dict, results: dict) -> None:
+    """Keeps the informative range: exploding starts (1e15) would squash the
+    curves that train. The top is 10x the chance-level loss (ln K for K
+    classes) or, for regression, 10x the median loss at step 0."""
+    finite = [v for runs in by_scheme.values() for r in runs for _, v in r["loss_curve"] if v is not None and v > 0]
+    if not finite:
+        return
+    info = results.get("config", {}).get("dataset_info", {})
+    k = info.get("n_classes") or 0
+    if k >= 2:
+        top = 10 * math.log(k)
+    else:
+        starts = [r["loss_curve"][0][1] for runs in by_scheme.values() for r in runs if r["loss_curve"][0][1]]
+        top = 10 * float(np.median(starts)) if starts else max(finite)
+    top = min(top, max(finite) * 1.5)
+    bottom = min(finite) / 1.5
+    if top > bottom:
+        ax.set_ylim(bottom, top)
+        if max(finite) > top:
+            ax.text(0.99, 0.98, "clipped: higher losses off the top", transform=ax.transAxes, ha="right",
+                    va="top", fontsize=7, color="0.4")
 
 
 def _per_layer(results: dict, path: str, key: str, ylabel: str, title: str, log: bool = True) -> str:
@@ -134,6 +164,7 @@ def _per_layer(results: dict, path: str, key: str, ylabel: str, title: str, log:
             ax.plot(layers, mean, lw=1.6, marker="o" if arr.shape[1] <= 40 else None, ms=3, **styles[scheme])
         if log:
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{act}, depth {depth}")
         ax.set_xlabel("hidden layer")
         ax.set_ylabel(ylabel)
@@ -166,7 +197,8 @@ def plot_accuracy(results: dict, path: str) -> str:
         ax.invert_yaxis()
         for yi, r in zip(y, rows):
             label = f"diverged {r[3]}/{r[4]}" if r[3] else ("" if np.isnan(r[1]) else f"{r[1]:.3g}" if regression else f"{r[1]:.1f}%")
-            ax.text(0 if np.isnan(r[1]) else r[1], yi, "  " + label, va="center", fontsize=7)
+            x = 0 if np.isnan(r[1]) else r[1] + r[2]
+            ax.text(x, yi, "  " + label, va="center", fontsize=7)
         if regression:
             ax.set_xlabel("final train loss (MSE)")
         else:
@@ -205,6 +237,7 @@ def plot_saturation(results: dict, path: str) -> str | None:
                 layers = np.arange(1, arr.shape[1] + 1)
                 ax.plot(layers, 100 * mean, lw=1.6, color=styles[scheme]["color"], ls=ls,
                         marker="o" if arr.shape[1] <= 40 else None, ms=3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{act}, depth {depth}")
         ax.set_xlabel("hidden layer")
         ax.set_ylabel("saturated units (%)")

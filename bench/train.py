@@ -32,9 +32,11 @@ minibatches.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -51,13 +53,10 @@ from bench.data import Dataset
 from bench.model import (
     MLP,
     ModelSpec,
-    UnrolledMLP,
     build_model,
-    from_unrolled,
     layer_statistics,
     loss_and_metrics,
     scheme_inits,
-    to_unrolled,
 )
 
 __all__ = [
@@ -158,6 +157,12 @@ class ConfigResult:
     timing: dict = field(default_factory=dict)
 
 
+# Process-wide caches of compiled programs (see Trainer._compile / init_params).
+_PROGRAMS: dict[tuple, _Compiled] = {}
+_INIT_PROGRAMS: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
 def _compile_lowered(lowered, cpu_options: dict) -> Any:
     """Compiles with ``cpu_options`` on the CPU backend (falling back to the
     defaults if this XLA rejects them); with the defaults elsewhere."""
@@ -195,9 +200,7 @@ class Trainer:
         self.n_devices = n
         self.mesh = Mesh(np.array(devices[:n]), ("data",)) if n > 1 else None
         self.timing = {"compile_train_s": 0.0, "compile_init_s": 0.0, "compile_other_s": 0.0, "run_s": 0.0}
-        self._programs: dict[tuple, _Compiled] = {}
-        self._init_cache: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._device_ids = tuple(d.id for d in devices[:n])
         self._run_compile_s = 0.0
 
         d = dataset
@@ -251,12 +254,15 @@ class Trainer:
         these programs about 25% faster and they run as fast (their time goes
         to matrix-multiply library calls, not to generated loops).
         """
-        hit = self._programs.get((kind, key))
+        leaves, treedef = jax.tree.flatten(args)
+        signature = (treedef, tuple((np.shape(a), str(a.dtype), getattr(a, "sharding", None)) for a in leaves))
+        cache_key = (kind, key, self.settings, self._device_ids, signature)
+        hit = _PROGRAMS.get(cache_key)
         if hit is None:
             t0 = time.perf_counter()
             lowered = jitted.lower(*args)
             fn = _compile_lowered(lowered, {"xla_backend_optimization_level": 1})
-            hit = self._programs[(kind, key)] = _Compiled(fn, time.perf_counter() - t0)
+            hit = _PROGRAMS[cache_key] = _Compiled(fn, time.perf_counter() - t0)
             self.timing["compile_train_s" if kind == "train" else "compile_other_s"] += hit.seconds
             self._run_compile_s += hit.seconds
         return hit.fn
@@ -340,41 +346,47 @@ class Trainer:
         except Exception as err:  # e.g. a conv-only initializer given a 2-D kernel
             raise SchemeUnavailable(f"{type(err).__name__}: {err}") from err
         digest = hashlib.sha256(lowered.as_text().encode()).hexdigest()
-        with self._lock:
-            compiled = self._init_cache.get(digest)
+        cache_key = (digest, jax.default_backend())
+        with _LOCK:
+            compiled = _INIT_PROGRAMS.get(cache_key)
         if compiled is None:
             compiled = _compile_lowered(lowered, {"xla_backend_optimization_level": 0})
-            with self._lock:
-                self._init_cache[digest] = compiled
+            with _LOCK:
+                _INIT_PROGRAMS[cache_key] = compiled
         self.timing["compile_init_s"] += time.perf_counter() - t0
         try:
             return compiled(keys)
         except Exception as err:
             raise SchemeUnavailable(f"{type(err).__name__}: {err}") from err
 
-    def apply_lsuv(self, spec: ModelSpec, params: Any, keys: jax.Array) -> tuple[Any, list]:
-        """LSUV (Mishkin & Matas 2016) per seed on one training batch, through
-        ``jinit.data_dependent.lsuv`` on the layer-by-layer :class:`UnrolledMLP`."""
+    def apply_lsuv(self, spec: ModelSpec, params: Any, keys: jax.Array) -> tuple[Any, list[dict]]:
+        """LSUV (Mishkin & Matas 2016) per seed on one training batch (the first
+        512 examples) through ``jinit.data_dependent.lsuv`` on the scanned MLP
+        itself (it rescales each slice of the stacked kernel as its own layer).
+        The scheme's per-tensor init is the pre-initialization (``pre_init=None``
+        keeps it); every Dense, the output layer included, is normalized to unit
+        output variance."""
         try:
             from jinit.data_dependent import lsuv
         except ImportError as err:
             raise SchemeUnavailable("model-level scheme needs jinit.data_dependent.lsuv, which is not available") from err
-        model = UnrolledMLP(spec.depth, spec.width, spec.n_out, spec.activation)
-
-        def apply_fn(p, x):
-            return model.apply({"params": p}, x)
-
+        model = build_model(spec)
         batch = jnp.asarray(self.dataset.x_train[: min(STATS_BATCH, len(self.dataset.x_train))])
         s = self.settings
+        kwargs = {"tol": s.lsuv_tol, "max_iter": s.lsuv_max_iter}
+        if "pre_init" in inspect.signature(lsuv).parameters:
+            kwargs["pre_init"] = None
         out, reports = [], []
         for i in range(keys.shape[0]):
-            p = to_unrolled(jax.tree.map(lambda a, i=i: a[i], params), spec.depth)
-            try:
-                p, report = lsuv(keys[i], apply_fn, p, batch, tol=s.lsuv_tol, max_iter=s.lsuv_max_iter)
-            except Exception as err:
-                raise SchemeUnavailable(f"lsuv failed: {type(err).__name__}: {err}") from err
-            out.append(from_unrolled(p, spec.depth))
-            reports.append(report)
+            p = {"params": jax.tree.map(lambda a, i=i: a[i], params)}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    p, layers = lsuv(keys[i], model, p, batch, **kwargs)
+                except Exception as err:
+                    raise SchemeUnavailable(f"lsuv failed: {type(err).__name__}: {err}") from err
+            out.append(p["params"])
+            reports.append(_lsuv_summary(layers, [str(w.message) for w in caught]))
         return jax.tree.map(lambda *a: jnp.stack(a), *out), reports
 
     # ------------------------------------------------------------------ run
@@ -491,7 +503,7 @@ class Trainer:
                 "time_s": round((elapsed + prep.seconds) / S, 4),
             }
             if prep.lsuv_reports is not None:
-                run["lsuv"] = _jsonable(prep.lsuv_reports[i])
+                run["lsuv"] = prep.lsuv_reports[i]
             runs.append(run)
         return ConfigResult(runs, {"seconds": elapsed + prep.seconds, "compile_s": self._run_compile_s,
                                    "init_s": prep.seconds})
@@ -512,22 +524,17 @@ def _stats_record(stats: dict, i: int) -> dict:
     }
 
 
-def _jsonable(x: Any) -> Any:
-    """Best-effort conversion of an LSUV report to JSON-able values."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (bool, str)) or x is None:
-        return x
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    try:
-        arr = np.asarray(x)
-    except Exception:
-        return str(x)
-    if arr.dtype.kind in "fc" or arr.dtype.kind in "iub":
-        if arr.ndim == 0:
-            return _finite(arr) if arr.dtype.kind == "f" else arr.item()
-        return [_jsonable(v) for v in arr.tolist()]
-    return str(x)
+def _lsuv_summary(layers: list, messages: list[str]) -> dict:
+    """A JSON-able digest of lsuv's per-layer report."""
+
+    def field_list(name):
+        return [_finite(getattr(r, name)) if name.startswith("var") else getattr(r, name) for r in layers]
+
+    return {
+        "layers": len(layers),
+        "converged_layers": int(sum(bool(getattr(r, "converged", False)) for r in layers)),
+        "iterations": field_list("iterations"),
+        "var_before": field_list("var_before"),
+        "var_after": field_list("var_after"),
+        "warnings": messages,
+    }

@@ -276,7 +276,7 @@ def lsuv(
         if pre_init is None:
             kernels[layer.kernel_path] = jnp.asarray(w)
             continue
-        k = jax.random.fold_in(key, np.uint32(path_hash("/".join(layer.kernel_path))))
+        k = jax.random.fold_in(key, jnp.asarray(path_hash("/".join(layer.kernel_path)), jnp.uint32))
         if layer.stacked:
             keys = jax.random.split(k, layer.length)
             new = jnp.stack([pre_init(keys[t], w.shape[1:], w.dtype) for t in range(layer.length)])

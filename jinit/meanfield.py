@@ -466,6 +466,22 @@ def _c_star(where, act, p: _Point, sigma_w, sigma_b) -> tuple[float, float]:
     """
     if p.chi1 <= 1 + CRITICAL_TOL:
         return 1.0, p.chi1
+    try:
+        key = (act.fn, act.kinks, act.refine, p, sigma_w, sigma_b)
+        hash(key)
+    except TypeError:  # unhashable activation: no caching
+        return _solve_c(where, act, p, sigma_w, sigma_b)
+    if key not in _C_CACHE:
+        if len(_C_CACHE) >= 256:
+            _C_CACHE.pop(next(iter(_C_CACHE)))
+        _C_CACHE[key] = _solve_c(where, act, p, sigma_w, sigma_b)
+    return _C_CACHE[key]
+
+
+_C_CACHE: dict = {}
+
+
+def _solve_c(where, act, p: _Point, sigma_w, sigma_b) -> tuple[float, float]:
     sw2, sb2 = sigma_w**2, sigma_b**2
     c = 0.0
     for _ in range(200):

@@ -253,7 +253,7 @@ def reinit(key: Any, params: Any, rules: Rules) -> Any:
         rule = _first_match(compiled, p)
         if rule is None or rule.init is None:
             return leaf
-        leaf_key = jax.random.fold_in(key, np.uint32(path_hash(p)))
+        leaf_key = jax.random.fold_in(key, jnp.asarray(path_hash(p), jnp.uint32))
         shape, dtype = tuple(leaf.shape), leaf.dtype
         sharding = getattr(leaf, "sharding", None)
         try:

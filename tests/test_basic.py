@@ -29,24 +29,28 @@ SHAPES = {
 # ----------------------------------------------------------------------------- fills
 
 
+FILL_FACTORIES = {"zeros": (jinit.zeros, 0.0), "ones": (jinit.ones, 1.0), "constant(-2.5)": (lambda: jinit.constant(-2.5), -2.5),
+                  "constant()": (jinit.constant, 0.0)}
+FILL_DTYPES = {"float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16, "int32": jnp.int32,
+               "int8": jnp.int8, "uint8": jnp.uint8, "bool": jnp.bool_}
+
+
 @pytest.mark.parametrize(
-    "factory, value",
-    [(jinit.zeros, 0.0), (jinit.ones, 1.0), (lambda: jinit.constant(-2.5), -2.5), (jinit.constant, 0.0)],
-    ids=["zeros", "ones", "constant(-2.5)", "constant()"],
+    "fill, dtype",
+    [
+        pytest.param(f, d, id=f"{f}-{d}")
+        for f in FILL_FACTORIES
+        for d in FILL_DTYPES
+        if not (d == "uint8" and FILL_FACTORIES[f][1] < 0)  # a negative fill has no uint8 value
+    ],
 )
-@pytest.mark.parametrize(
-    "dtype", [jnp.float32, jnp.float16, jnp.bfloat16, jnp.int32, jnp.int8, jnp.uint8, jnp.bool_]
-)
-def test_fill_values_any_dtype(factory, value, dtype):
-    init = factory()
-    if not np.can_cast(np.asarray(value).dtype, dtype, casting="unsafe") or (
-        jnp.issubdtype(dtype, jnp.unsignedinteger) and value < 0
-    ):
-        pytest.skip("value not representable")
-    w = init(KEY, (4, 3, 2), dtype)
+def test_fill_values_any_dtype(fill, dtype):
+    factory, value = FILL_FACTORIES[fill]
+    dt = jnp.dtype(FILL_DTYPES[dtype])
+    w = factory()(KEY, (4, 3, 2), dt)
     assert w.shape == (4, 3, 2)
-    assert w.dtype == jnp.dtype(dtype)
-    np.testing.assert_array_equal(np.asarray(w), np.full((4, 3, 2), value, dtype=jnp.dtype(dtype)))
+    assert w.dtype == dt
+    np.testing.assert_array_equal(np.asarray(w), np.full((4, 3, 2), value, dtype=dt))
 
 
 def test_fill_default_dtype_and_names():

@@ -47,7 +47,7 @@ FILLS = {"zeros": jinit.zeros(), "ones": jinit.ones(), "constant": jinit.constan
 ALL = {**RANDOM, **FILLS}
 # These get every variant (eager/jit x NamedSharding/PartitionSpec x both specs);
 # the others the NamedSharding ones.
-FULL = ("he_normal", "truncated_normal", "zeros")
+FULL = ("he_uniform", "truncated_normal", "zeros")
 SPECS = {"P(x,None)": P("x", None), "P(None,x)": P(None, "x")}
 
 
@@ -100,9 +100,6 @@ def test_partition_spec_under_set_mesh(name, spec, mesh):
         # Under jit, in the same context: the sharding must survive the outer jit.
         wj = jax.jit(lambda k: init(k, SHAPE, out_sharding=spec))(KEY)
         _check(wj, ref, mesh, spec)
-        # A NamedSharding in the same context.
-        wn = jax.jit(lambda k: init(k, SHAPE, out_sharding=NamedSharding(mesh, spec)))(KEY)
-        _check(wn, ref, mesh, spec)
 
 
 def test_sharding_does_not_change_values_across_specs():
@@ -135,3 +132,11 @@ def test_zero_size_and_fills_with_sharding(ctx):
         z = jinit.constant(7)(KEY, (16, 8), jax.numpy.int32, out_sharding=NamedSharding(MESH, spec))
         assert z.dtype == jax.numpy.int32
         _check(z, np.full((16, 8), 7, np.int32), MESH, spec)
+
+
+def test_named_sharding_under_jit_inside_set_mesh():
+    init, spec = RANDOM["he_normal"], P(None, "x")
+    with jax.set_mesh(MESH):
+        ref = init(KEY, SHAPE)
+        w = jax.jit(lambda k: init(k, SHAPE, out_sharding=NamedSharding(MESH, spec)))(KEY)
+        _check(w, ref, MESH, spec)
