@@ -102,10 +102,11 @@ _add(
         "He et al. train a 30-layer ReLU net with SGD + momentum: their init (Var = 2/fan_in, here he_normal / "
         "he_uniform) converges while Xavier (Var = 1/n for square layers, here glorot_normal / glorot_uniform) "
         "stalls: the ReLU halves the signal's second moment at each layer, so after 30 layers it is 2^-30 of "
-        "the input and the gradients vanish. Here: a 30-hidden-layer, width-128 MLP on digits (the paper used "
-        "a convnet on ImageNet).",
+        "the input and the gradients vanish. Here: a 30-hidden-layer, width-64 MLP on digits, SGD with momentum "
+        "0.9 at lr 0.002, 500 steps (the paper used a convnet on ImageNet). Expected: he_* reach the target "
+        "loss, glorot_* stay at chance (loss ~ ln 10 = 2.30).",
         {"schemes": ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform"), "activations": ("relu",),
-         "depths": (30,), "width": 128, "optimizer": "momentum", "lr": 0.01, "steps": 500, "seeds": 3,
+         "depths": (30,), "width": 64, "optimizer": "momentum", "lr": 0.002, "steps": 500, "seeds": 3,
          "eval_every": 25},
     )
 )

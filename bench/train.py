@@ -151,10 +151,11 @@ class Prepared:
 
 @dataclass
 class ConfigResult:
-    """Per-seed run records plus timing of one configuration."""
+    """Per-seed run records, timing and final parameters of one configuration."""
 
     runs: list[dict]
     timing: dict = field(default_factory=dict)
+    params: Any = None  # final parameters, leading seed axis
 
 
 # Process-wide caches of compiled programs (see Trainer._compile / init_params).
@@ -256,7 +257,8 @@ class Trainer:
         """
         leaves, treedef = jax.tree.flatten(args)
         signature = (treedef, tuple((np.shape(a), str(a.dtype), getattr(a, "sharding", None)) for a in leaves))
-        cache_key = (kind, key, self.settings, self._device_ids, signature)
+        st = self.settings  # only what the compiled code depends on (steps etc. are run-time arguments)
+        cache_key = (kind, key, st.optimizer, st.lr, st.batch_size, self._device_ids, signature)
         hit = _PROGRAMS.get(cache_key)
         if hit is None:
             t0 = time.perf_counter()
@@ -506,7 +508,7 @@ class Trainer:
                 run["lsuv"] = prep.lsuv_reports[i]
             runs.append(run)
         return ConfigResult(runs, {"seconds": elapsed + prep.seconds, "compile_s": self._run_compile_s,
-                                   "init_s": prep.seconds})
+                                   "init_s": prep.seconds}, state["params"])
 
 
 def _stats_record(stats: dict, i: int) -> dict:

@@ -31,7 +31,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 IMG = DOCS / "img"
-PLOTS = ("loss_curves.png", "accuracy.png", "activation_std.png", "grad_norm.png", "saturation.png")
+PLOTS = ("loss_curves.png", "accuracy.png", "activation_std.png", "saturation.png")
 FAMILIES = {
     "basic": "Fills and fixed-scale distributions (what the write-ups use)",
     "variance": "Variance scaling (LeCun, Glorot, He, exact gains)",
@@ -109,7 +109,18 @@ def _local_cpu() -> str | None:
     return platform.processor() or None
 
 
-def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True) -> str:
+def _copy_png(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """Copies a plot, palette-quantized (a few times smaller, same look) when Pillow is there."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        shutil.copyfile(src, dst)
+        return
+    with Image.open(src) as im:
+        im.convert("RGB").quantize(colors=128).save(dst, optimize=True)
+
+
+def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True, note: str | None = None) -> str:
     """benchmark.md from a bench output directory; copies its PNGs into docs/img/."""
     results = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
     summary = (results_dir / "summary.md").read_text(encoding="utf-8")
@@ -137,10 +148,10 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True) -> str:
         f"optimizer `{cfg['optimizer']}` lr {cfg['lr']}; {cfg['steps']} steps of batch {cfg['batch_size']}; "
         f"{cfg['seeds']} seeds; dataset `{cfg['dataset']}`\n"
     )
-    if timing:
-        out.append(f"- **wall time**: {timing.get('wall_s', float('nan')):.0f} s (compile "
-                   f"{timing.get('compile_train_s', 0) + timing.get('compile_init_s', 0) + timing.get('compile_other_s', 0):.0f} s, "
-                   f"training {timing.get('run_s', 0):.0f} s)\n")
+    if timing.get("wall_s"):
+        out.append(f"- **wall time**: {timing['wall_s']:.0f} s" + (f" ({note})" if note else "") + "\n")
+    elif note:
+        out.append(f"- **note**: {note}\n")
     out.append(f"- **command**: `{' '.join(command)}`\n\n")
     body = summary.split("\n## ", 1)
     if len(body) == 2:
@@ -156,7 +167,7 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True) -> str:
     for name in PLOTS:
         src = results_dir / name
         if src.exists():
-            shutil.copyfile(src, IMG / f"bench_{name}")
+            _copy_png(src, IMG / f"bench_{name}")
             figures.append(name)
     if figures:
         out.append("## Plots\n\n")
@@ -164,7 +175,6 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True) -> str:
             "loss_curves.png": "Training loss (whole training split) per step, mean over seeds, band min..max.",
             "accuracy.png": "Final test accuracy per scheme, mean ± std over seeds.",
             "activation_std.png": "Per-layer std of the activations at initialization: flat is healthy.",
-            "grad_norm.png": "Per-layer gradient norm of the kernels at initialization.",
             "saturation.png": "tanh: fraction of saturated units per layer at init (dashed) and after training.",
         }
         for name in figures:
@@ -180,10 +190,11 @@ def generated_pages() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=pathlib.Path, help="a `python -m bench` output directory")
+    parser.add_argument("--note", help="with --results: a remark on the run's conditions, shown with its wall time")
     args = parser.parse_args(argv)
     pages = generated_pages()
     if args.results is not None:
-        pages["benchmark.md"] = benchmark_page(args.results)
+        pages["benchmark.md"] = benchmark_page(args.results, note=args.note)
     for name, text in pages.items():
         (DOCS / name).write_text(text, encoding="utf-8")
         print(f"wrote docs/{name}")

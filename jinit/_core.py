@@ -147,7 +147,8 @@ def shard(
         )
     out = jax.jit(sample, out_shardings=out_sharding)(key)
     mesh = jax.sharding.get_abstract_mesh()
-    if not mesh.empty and mesh.explicit_axes:
+    explicit_target = isinstance(out_sharding, PartitionSpec) or bool(out_sharding.mesh.explicit_axes)
+    if not mesh.empty and mesh.explicit_axes and explicit_target:
         # Under `jax.set_mesh` with Explicit axes the sharding is part of the
         # type, and a nested jit's out_shardings does not set it: inside an outer
         # jit the result would be typed (and gathered) as replicated. Restate it;

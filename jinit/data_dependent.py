@@ -184,7 +184,7 @@ def lsuv(
       >>> import jax, jax.numpy as jnp, flax.linen as nn
       >>> from jinit.data_dependent import lsuv
       >>> model = nn.Sequential([nn.Dense(64), nn.tanh, nn.Dense(64), nn.tanh, nn.Dense(10)])
-      >>> x = jax.random.normal(jax.random.key(0), (256, 32))
+      >>> x = jax.random.normal(jax.random.key(0), (128, 16))
       >>> params = model.init(jax.random.key(1), x)
       >>> params, report = lsuv(jax.random.key(2), model, params, x)
       >>> [r.path for r in report]

@@ -36,15 +36,13 @@ NONLINEARITIES = (
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     r"""The recommended gain for a nonlinearity, the table of ``torch.nn.init.calculate_gain``.
 
-    ======================  ====================================
-    nonlinearity            gain
-    ======================  ====================================
-    linear, conv*, sigmoid  1
-    tanh                    5/3
-    relu                    :math:`\sqrt 2`
-    leaky_relu              :math:`\sqrt{2/(1+a^2)}`, ``a = param`` (default 0.01)
-    selu                    3/4
-    ======================  ====================================
+    | nonlinearity | gain |
+    |---|---|
+    | ``linear``, ``conv*``, ``sigmoid`` | 1 |
+    | ``tanh`` | 5/3 |
+    | ``relu`` | :math:`\sqrt 2` |
+    | ``leaky_relu`` | :math:`\sqrt{2/(1+a^2)}`, ``a = param`` (default 0.01) |
+    | ``selu`` | 3/4 |
 
     These are conventions, not all derived the same way: tanh's 5/3 and selu's
     3/4 are empirical choices (3/4 makes ``kaiming_*`` with ``nonlinearity="selu"``

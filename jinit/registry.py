@@ -240,3 +240,67 @@ register_scheme(
         "Schoenholz et al. 2017; Pennington et al. 2017", "meanfield",
     )
 )
+
+
+# --- Structured and data-dependent schemes (jinit.structured, jinit.data_dependent) ---
+# delta_orthogonal (a 2-D kernel would just be orthogonal) and identity (every
+# square hidden layer the identity: no diversity between units) are not
+# registered: they are not sensible kernels for the benchmark's dense MLP.
+
+import functools as _functools  # noqa: E402
+import math as _math  # noqa: E402
+
+from jinit import structured as _structured  # noqa: E402
+
+_sparse_k = _functools.lru_cache(maxsize=None)(_structured.sparse)
+
+
+def _sparse_kernel(activation: str) -> Initializer:
+    """Martens' rule with k = min(15, fan_in): a layer with fewer inputs is dense."""
+
+    def init(key, shape, dtype=jnp.float32, out_sharding=None):
+        fan_in = _math.prod(shape[:-1]) if len(shape) >= 2 else 1
+        return _sparse_k(max(1, min(15, fan_in)))(key, shape, dtype, out_sharding)
+
+    init.__name__ = init.__qualname__ = "sparse"
+    return init
+
+
+for _scheme in (
+    Scheme(
+        "orthogonal",
+        lambda activation: _structured.orthogonal(scale=gain.gain_for(get_activation(activation))),
+        "W = g Q, Q Haar orthogonal (QR of N(0,1), sign-corrected), g = 1/sqrt(E[phi(z)^2])",
+        "All singular values equal g: the linear map preserves norms exactly and g restores the second "
+        "moment through phi (sqrt 2 for ReLU); deep linear nets then learn in depth-independent time.",
+        "Saxe et al. 2014; gain as jinit.gain_for", "structured",
+    ),
+    Scheme(
+        "sparse", _sparse_kernel,
+        "k = min(15, fan_in) non-zero incoming weights per unit, W_ij ~ N(0, 1); all others 0",
+        "Martens' init for deep tanh/logistic nets trained with Hessian-free optimization: width-independent "
+        "scale. Not variance-preserving: Var(out) ~ 15 E[x^2] per layer, so ReLU/linear stacks explode "
+        "(x7.5 per ReLU layer) and tanh units saturate.",
+        "Martens 2010, Sec. 5", "structured",
+    ),
+    Scheme(
+        "zero_hadamard", _fixed(_structured.zero_hadamard),
+        "W = I (partial identity) if fan_out <= fan_in, else W_ij = (-1)^popcount(i&j) / 2^(k/2), "
+        "k = ceil(log2 fan_out)",
+        "ZerO: deterministic, only zeros, ones and +-2^(-k/2); square hidden layers start as the identity "
+        "and expanding layers as a Hadamard transform, so the net starts near a (rectified) linear map; "
+        "designed for residual nets.",
+        "Zhao et al. 2022, Algorithm 1", "structured",
+    ),
+    Scheme(
+        "lsuv", _fixed(_structured.orthogonal),
+        "W = orthogonal Q; then per layer in forward order W <- W / sqrt(Var(out)) on one batch until "
+        "|Var(out) - 1| < 0.1 (at most 10 rescalings)",
+        "Data-dependent unit pre-activation variance for any activation; model-level: run "
+        "jinit.data_dependent.lsuv after init. Relies on one batch's statistics; dead or constant layers "
+        "cannot be rescaled (ValueError).",
+        "Mishkin & Matas 2016, Algorithm 1", "data_dependent", model_level=True,
+    ),
+):
+    register_scheme(_scheme)
+del _scheme

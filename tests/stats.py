@@ -112,7 +112,7 @@ def draw(factory, *args, shape, dtype="float32", seed: int = 0, **kwargs):
     import jax
 
     cache_key = (factory.__module__, factory.__qualname__, args, tuple(sorted(kwargs.items())), tuple(shape),
-                 str(dtype), seed)
+                 jax.numpy.dtype(dtype).name, seed)
     if cache_key not in _DRAWS:
         _DRAWS[cache_key] = factory(*args, **kwargs)(jax.random.key(seed), tuple(shape), dtype)
     return _DRAWS[cache_key]

@@ -13,6 +13,19 @@ from jinit.data_dependent import LSUVLayer, lsuv
 from jinit.tree import reinit
 
 KEY = jax.random.key(0)
+
+
+def _params(model, x, seed=0, bias_std=0.0):
+    """Random variables of the model's shapes, drawn with numpy: jitting a 20-layer
+    ``model.init`` costs seconds of XLA compilation, ``eval_shape`` nothing."""
+    rng = np.random.default_rng(seed)
+    shapes = jax.eval_shape(model.init, KEY, x)
+
+    def fill(path, s):
+        std = bias_std if path[-1].key == "bias" else 1.0 / np.sqrt(s.shape[-2])
+        return jnp.asarray(rng.standard_normal(s.shape) * std, s.dtype)
+
+    return jax.tree_util.tree_map_with_path(fill, shapes)
 WIDTH, DEPTH = 64, 20
 X = jnp.asarray(np.random.default_rng(0).standard_normal((128, 16)) * 3.0, jnp.float32)
 
@@ -74,8 +87,8 @@ def _pre_activations(model, params, x):
 
 
 def _check(model, params, tol=0.1):
-    init = jax.jit(model.init)(KEY, X)
-    new, report = lsuv(jax.random.key(1), model, init if params is None else params, X, tol=tol)
+    init = _params(model, X) if params is None else params
+    new, report = lsuv(jax.random.key(1), model, init, X, tol=tol)
     assert len(report) == model.depth and all(isinstance(r, LSUVLayer) for r in report)
     assert all(r.converged and abs(r.var_after - 1) < tol for r in report)
     variances = [z.var() for z in _pre_activations(model, new, X)]
@@ -112,8 +125,7 @@ def test_lsuv_scanned_layers(act):
 
 def test_lsuv_with_biases_iterates_and_apply_fn_form():
     model = MLP(depth=6, act="tanh")
-    params = jax.jit(model.init)(KEY, X)
-    params = reinit(KEY, params, [("*bias", basic.normal(0.3))])
+    params = _params(model, X, bias_std=0.3)
     new, report = lsuv(jax.random.key(1), lambda p, b: model.apply(p, b), params, X, tol=0.02)
     assert any(r.iterations > 1 for r in report)
     np.testing.assert_allclose([z.var() for z in _pre_activations(model, new, X)], 1.0, atol=0.02)
@@ -136,7 +148,7 @@ def test_lsuv_conv_and_pre_init_none():
 
     x = jnp.asarray(np.random.default_rng(1).standard_normal((16, 6, 6, 3)), jnp.float32)
     model = CNN()
-    params = jax.jit(model.init)(KEY, x)
+    params = _params(model, x)
     new, report = lsuv(KEY, model, params, x, pre_init=None)
     assert [r.path for r in report] == ["params/Conv_0/kernel", "params/Conv_1/kernel", "params/Dense_0/kernel"]
     assert all(r.converged for r in report)
@@ -148,7 +160,7 @@ def test_lsuv_conv_and_pre_init_none():
 
 def test_lsuv_bad_inputs():
     model = MLP(depth=3)
-    params = jax.jit(model.init)(KEY, X)
+    params = _params(model, X)
     with pytest.raises(ValueError, match=r"lsuv: batch contains 1 NaN or infinite value"):
         lsuv(KEY, model, params, X.at[3, 4].set(jnp.nan))
     with pytest.raises(ValueError, match="lsuv: every example in the batch is identical"):
@@ -173,7 +185,7 @@ def test_lsuv_bad_inputs():
 
 def test_lsuv_dead_layer_raises_and_never_returns_nan():
     model = MLP(depth=3, act="relu")
-    params = jax.jit(model.init)(KEY, X)
+    params = _params(model, X)
     # a huge negative bias kills every ReLU after the first layer: Dense_1 outputs its (zero) bias
     dead = reinit(KEY, params, [("params/Dense_0/bias", basic.constant(-1e4))])
     with pytest.raises(ValueError, match=r"lsuv: the output of layer 'params/Dense_1/kernel' has variance 0"):

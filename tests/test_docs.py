@@ -51,3 +51,44 @@ def test_api_reference_builds_without_warnings(tmp_path):
     for module in modules:
         page = tmp_path.joinpath(*module.split(".")).with_suffix(".html")
         assert page.exists(), f"no API page for {module}"
+
+
+def _load(path: pathlib.Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_pages_match_readme_and_registry():
+    """docs/schemes.md and docs/common_mistakes.md are rendered from README.md and jinit.SCHEMES."""
+    pages = _load(ROOT / "docs" / "build_pages.py", "build_pages")
+    for name, text in pages.generated_pages().items():
+        path = ROOT / "docs" / name
+        assert path.exists() and path.read_text(encoding="utf-8") == text, (
+            f"docs/{name} is stale: run `python docs/build_pages.py`"
+        )
+
+
+def test_docs_images_exist():
+    """Every image a docs page references is in the repository."""
+    import re
+
+    for page in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} references missing {target}"
+
+
+def test_notebooks_match_generator_and_have_no_outputs():
+    """notebooks/*.ipynb are exactly what notebooks/build.py writes (no outputs, stable ids)."""
+    pytest.importorskip("nbformat")
+    build = _load(ROOT / "notebooks" / "build.py", "notebooks_build")
+    on_disk = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert on_disk == sorted(build.NOTEBOOKS), "notebooks/ and notebooks/build.py list different notebooks"
+    for name in build.NOTEBOOKS:
+        path = ROOT / "notebooks" / f"{name}.ipynb"
+        assert path.read_text(encoding="utf-8") == build.render(name), (
+            f"{path.name} differs from notebooks/build.py: run `python notebooks/build.py`"
+        )

@@ -186,8 +186,8 @@ def test_gain_for_known_values():
 
 @pytest.mark.parametrize(
     "fn",
-    [lambda z: 0.0 * z, lambda z: jnp.zeros_like(z), lambda z: jnp.maximum(z - 20.0, 0.0)],
-    ids=["0*z", "zeros", "zero on [-10, 10]"],
+    [lambda z: 0.0 * z, lambda z: jnp.zeros_like(z), lambda z: np.zeros_like(z)],
+    ids=["0*z", "jnp.zeros", "np.zeros"],
 )
 def test_gain_for_zero_second_moment(fn):
     with pytest.raises(ValueError, match=r"gain_for: E\[fn\(z\)\^2\] = 0\.0.*finite, positive second moment"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax.linen as nn
@@ -48,16 +49,7 @@ def _assert_orthonormal(a, scale=1.0, atol=1e-5):
 
 @pytest.mark.parametrize(
     "shape,column_axis",
-    [
-        ((64, 64), -1),
-        ((100, 30), -1),
-        ((30, 100), -1),
-        ((3, 3, 16, 32), -1),
-        ((3, 3, 64, 8), -1),
-        ((5, 7, 2), 0),
-        ((4, 50, 3), 1),
-        ((1, 17), -1),
-    ],
+    [((100, 30), -1), ((30, 100), -1), ((3, 3, 16, 32), -1), ((5, 7, 2), 0), ((4, 50, 3), 1), ((1, 17), -1)],
 )
 def test_orthogonal_is_orthonormal(shape, column_axis):
     w = orthogonal(column_axis=column_axis)(KEY, shape)
@@ -70,7 +62,7 @@ def test_orthogonal_scale():
     _assert_orthonormal(_matrix(w), scale=math.sqrt(2))
 
 
-@pytest.mark.parametrize("shape,column_axis", [((6, 4), -1), ((4, 6), -1), ((3, 3, 4, 8), -1), ((5, 3, 2), 1)])
+@pytest.mark.parametrize("shape,column_axis", [((4, 6), -1), ((5, 3, 2), 1)])
 def test_orthogonal_matches_jax(shape, column_axis):
     ours = orthogonal(0.7, column_axis)(KEY, shape)
     theirs = jax.nn.initializers.orthogonal(0.7, column_axis)(KEY, shape)
@@ -88,9 +80,13 @@ def _sphere_coordinate_cdf(n):
     return cdf
 
 
-def _many(init, shape, n):
+_ORTHOGONAL = orthogonal()
+
+
+@functools.lru_cache
+def _many(shape, n=4000):
     keys = jax.random.split(jax.random.key(42), n)
-    return np.asarray(jax.vmap(lambda k: init(k, shape))(keys), np.float64)
+    return np.asarray(jax.vmap(lambda k: _ORTHOGONAL(k, shape))(keys), np.float64)
 
 
 @pytest.mark.parametrize("shape", [(5, 5), (7, 3), (3, 7)])
@@ -99,7 +95,7 @@ def test_orthogonal_is_haar(shape):
     length max(rows, cols) (a column of a tall matrix, a row of a wide one).
     Without the sign fix LAPACK's QR makes Q[0, 0] always negative: the KS test
     and the mean of the diagonal catch that."""
-    qs = _many(orthogonal(), shape, 4000)
+    qs = _many(shape)
     cdf = _sphere_coordinate_cdf(max(shape))
     for i, j in [(0, 0), (1, 1), (2, 0), (0, 2), (2, 2)]:
         stats.assert_ks(qs[:, i, j], cdf)
@@ -110,7 +106,7 @@ def test_orthogonal_is_haar(shape):
 
 def test_orthogonal_haar_determinant_signs():
     """Haar on O(n): det = +1 and -1 with probability 1/2 each."""
-    qs = _many(orthogonal(), (4, 4), 4000)
+    qs = _many((5, 5))
     dets = np.linalg.det(qs)
     np.testing.assert_allclose(np.abs(dets), 1.0, atol=1e-5)
     stats.assert_mean(np.sign(dets), 0.0)
@@ -174,7 +170,7 @@ def test_delta_orthogonal_structure(shape):
     assert not w.any()
 
 
-@pytest.mark.parametrize("kernel", [(3, 3), (2, 2), (4, 3)])
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 4)])
 def test_delta_orthogonal_conv_preserves_norm(kernel):
     conv = nn.Conv(16, kernel, padding="SAME", use_bias=False, kernel_init=delta_orthogonal())
     x = _x((2, 9, 9, 8))
@@ -227,7 +223,7 @@ def _x(shape):
 
 @pytest.mark.parametrize(
     "kernel,groups",
-    [((3, 3), 1), ((2, 2), 1), ((5,), 1), ((4,), 1), ((3, 2, 3), 1), ((3, 3), 2), ((4, 4), 4), ((1, 1), 1)],
+    [((3, 3), 1), ((2, 2), 1), ((4,), 1), ((3, 2, 3), 1), ((3, 3), 4)],
 )
 def test_dirac_linen_conv_is_identity(kernel, groups):
     spatial = (7,) * len(kernel)
@@ -237,7 +233,7 @@ def test_dirac_linen_conv_is_identity(kernel, groups):
     np.testing.assert_array_equal(y, x)
 
 
-@pytest.mark.parametrize("kernel,groups", [((3, 3), 1), ((2, 4), 1), ((3,), 2), ((2, 3, 3), 1)])
+@pytest.mark.parametrize("kernel,groups", [((2, 4), 1), ((3,), 2)])
 def test_dirac_nnx_conv_is_identity(kernel, groups):
     conv = nnx.Conv(6, 6, kernel, padding="SAME", feature_group_count=groups, kernel_init=dirac(groups), rngs=nnx.Rngs(0))
     x = _x((3, *(6,) * len(kernel), 6))
@@ -280,7 +276,7 @@ def test_dirac_errors():
 # sparse (Martens) and sparse_fraction (torch)
 
 
-@pytest.mark.parametrize("shape,k", [((64, 40), 15), ((3, 3, 4, 10), 7), ((15, 5), 15), ((20, 3), 1)])
+@pytest.mark.parametrize("shape,k", [((64, 40), 15), ((3, 3, 4, 10), 7), ((15, 5), 15)])
 def test_sparse_exact_count_per_output(shape, k):
     w = np.asarray(sparse(num_nonzero=k)(KEY, shape))
     counts = (w.reshape(-1, shape[-1]) != 0).sum(axis=0)
@@ -319,7 +315,7 @@ def test_sparse_sharded_low_precision_and_errors():
     assert sparse()(KEY, (0, 4)).shape == (0, 4)
 
 
-@pytest.mark.parametrize("shape,sparsity,zeros", [((6, 10), 0.1, 1), ((3, 50), 0.14, 8), ((5, 7), 0.5, 4), ((4, 9), 0.0, 0), ((4, 9), 1.0, 9)])
+@pytest.mark.parametrize("shape,sparsity,zeros", [((6, 10), 0.1, 1), ((3, 50), 0.14, 8), ((4, 9), 0.0, 0), ((4, 9), 1.0, 9)])
 def test_sparse_fraction_zeros_per_row(shape, sparsity, zeros):
     w = np.asarray(sparse_fraction(sparsity)(KEY, shape))
     np.testing.assert_array_equal((w == 0).sum(axis=1), zeros)

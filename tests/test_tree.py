@@ -46,9 +46,17 @@ class MLP(nn.Module):
         return x
 
 
+def _fake_params(model, *args, seed=0):
+    """Variables of the model's shapes filled with numpy normals: ``eval_shape``
+    compiles nothing, while jitting ``model.init`` costs seconds per model."""
+    rng = np.random.default_rng(seed)
+    shapes = jax.eval_shape(model.init, KEY, *args)
+    return jax.tree.map(lambda s: jnp.asarray(rng.standard_normal(s.shape) * 0.1, s.dtype), shapes)
+
+
 @functools.lru_cache
 def _mlp_params(widths=(8, 8, 4)):
-    return jax.jit(MLP(widths).init)(KEY, jnp.ones((1, 6)))
+    return _fake_params(MLP(widths), jnp.ones((1, 6)))
 
 
 # ---------------------------------------------------------------------------
@@ -237,7 +245,7 @@ class ResMLP(nn.Module):
 
 def _res_params(**kw):
     model = ResMLP(**kw)
-    return model, jax.jit(model.init)(KEY, jnp.ones((1, 32)))
+    return model, _fake_params(model, jnp.ones((1, 32)))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -252,7 +260,7 @@ def _outputs(model, params, x):
 def test_fixup_on_resmlp():
     L, width = 4, 128
     model, params = _res_params(width=width, depth=L)
-    rules = fixup_rules(L, ["*block_*/fc1/kernel", "*block_*/fc2/kernel"], "*head/*")
+    rules = fixup_rules(L, ["*block_*/fc1/kernel", "*block_*/fc2/kernel"], "*head/*", scalar_biases="*block_*/bias")
     new = reinit(KEY, params, rules)
     p = new["params"]
     for i in range(L):
@@ -262,8 +270,9 @@ def test_fixup_on_resmlp():
     fc1 = np.concatenate([np.ravel(p[f"block_{i}"]["fc1"]["kernel"]) for i in range(L)])
     stats.assert_mean_var(fc1, 0.0, 2.0 / width / L)
     stats.assert_var(p["stem"]["kernel"], 2.0 / 32)
-    # block biases keep their (zero) init
-    np.testing.assert_array_equal(p["block_0"]["fc1"]["bias"], params["params"]["block_0"]["fc1"]["bias"])
+    # Fixup's biases start at 0; the stem's is not a branch parameter and is kept
+    assert not any(p[f"block_{i}"][fc]["bias"].any() for i in range(L) for fc in ("fc1", "fc2"))
+    np.testing.assert_array_equal(p["stem"]["bias"], params["params"]["stem"]["bias"])
     feats, out, stem, _ = _outputs(model, new, _inputs((16, 32)))
     np.testing.assert_array_equal(feats, stem)
     np.testing.assert_array_equal(out, np.zeros((16, 10), np.float32))
@@ -322,7 +331,7 @@ class TinyGPT(nn.Module):
 def test_gpt2_rules_on_tiny_gpt():
     n = 3
     model = TinyGPT(n_layers=n)
-    params = jax.jit(model.init)(KEY, jnp.zeros((1, 4), jnp.int32))
+    params = _fake_params(model, jnp.zeros((1, 4), jnp.int32))
     rules = gpt2_rules(n, residual_pattern=["*c_proj/kernel", "*attn/out/kernel"])
     new = reinit(KEY, params, rules)
     p = new["params"]
@@ -339,7 +348,7 @@ def test_gpt2_rules_on_tiny_gpt():
     stats.assert_mean_var(other, 0.0, 0.02**2)
     biases = [leaf for path, leaf in zip(tree_paths(new), jax.tree.leaves(new)) if path.endswith("bias")]
     assert biases and not any(np.asarray(b).any() for b in biases)
-    np.testing.assert_array_equal(p["ln_f"]["scale"], 1.0)
+    np.testing.assert_array_equal(p["ln_f"]["scale"], params["params"]["ln_f"]["scale"])  # kept
 
 
 def test_recipe_errors():

@@ -225,6 +225,18 @@ def test_variance_scaling_formula(case):
     _check_power(x, var, wrong, fi, fo)
 
 
+@pytest.mark.parametrize(
+    "rng, dist", [(g, d) for g in jinit.generators() if g != "jax" for d in jinit.DISTRIBUTIONS]
+)
+def test_variance_scaling_other_generators(rng, dist):
+    """Registered generators other than "jax" (which every other test uses)."""
+    shape, fi, fo = LAYOUTS["dense"]
+    x = np.asarray(stats.draw(jinit.variance_scaling, VS_SCALE, "fan_avg", dist, rng=rng, shape=shape), np.float64)
+    var = VS_SCALE / fan_of("fan_avg", fi, fo)
+    _check_distribution(x, dist, var)
+    _check_power(x, var, {"fan_in": lambda a, b: VS_SCALE / a}, fi, fo)
+
+
 def test_aliases():
     assert jinit.xavier_normal is jinit.glorot_normal
     assert jinit.xavier_uniform is jinit.glorot_uniform
