@@ -434,10 +434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scheme, act, depth, chash = item
                 n = done_before + i + 1
                 progress.update(task, description=f"[{n}/{total}] {act} depth {depth} {scheme}")
+                t_wait = time.perf_counter()
                 try:
                     prepared = pending.result()
                 except SchemeUnavailable as err:
                     prepared, reason = None, str(err)
+                trainer.timing["wait_init_s"] = trainer.timing.get("wait_init_s", 0.0) + time.perf_counter() - t_wait
                 pending = pool.submit(prepare, todo[i + 1]) if i + 1 < len(todo) else None
                 if prepared is None:
                     store.skip(scheme, act, depth, reason)
@@ -475,11 +477,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print()
     _print_tables(console, store.data)
     tm = trainer.timing
-    compile_s = tm["compile_train_s"] + tm["compile_init_s"] + tm["compile_other_s"]
     console.print(
-        f"time: {time.perf_counter() - t0:.1f} s total = compile {compile_s:.1f} s (training programs "
-        f"{tm['compile_train_s']:.1f}, init {tm['compile_init_s']:.1f}, eval/stats {tm['compile_other_s']:.1f}) "
-        f"+ training {tm['run_s']:.1f} s + summary/plots {plot_s:.1f} s"
+        f"time: {time.perf_counter() - t0:.1f} s wall = compiling training programs {tm['compile_train_s']:.1f} s "
+        f"+ eval/stats programs {tm['compile_other_s']:.1f} s + training {tm['run_s']:.1f} s + summary/plots "
+        f"{plot_s:.1f} s + waiting for initialization {tm.get('wait_init_s', 0):.1f} s; initialization (compile and "
+        f"run, LSUV) took {tm['init_s']:.1f} s in a background thread, overlapped with training"
     )
     console.print("wrote " + ", ".join([store.path] + written))
     return 0

@@ -64,7 +64,7 @@ SUMMARY = "summary.md"
 
 # Config entries that choose *what* to run, not *how*: runs of a results.json can
 # be resumed / extended with different values of these.
-SELECTION_KEYS = ("schemes", "activations", "depths", "preset", "out", "devices")
+SELECTION_KEYS = ("schemes", "activations", "depths", "preset", "preset_source", "out", "devices")
 
 
 class ResultsError(ValueError):

@@ -618,7 +618,7 @@ def convergence():
 
             from bench.cli import main as bench_main
 
-            WANTED = ("zeros", "normal", "uniform_small", "glorot_normal", "he_normal", "orthogonal", "critical")
+            WANTED = ("zeros", "normal", "glorot_normal", "he_normal", "orthogonal", "critical")
             schemes = [s for s in WANTED if s in jinit.SCHEMES]  # whatever this jinit registers
             out = pathlib.Path(tempfile.mkdtemp(prefix="jinit-bench-"))
             argv = ["--schemes", ",".join(schemes), "--activation", "relu", "--depth", "20", "--width", "32",
@@ -673,7 +673,7 @@ def convergence():
                 ax.plot(steps[ok], np.nanmean(ys[:, ok], 0), color=f"C{i}", lw=2, label=label)
                 ax.fill_between(steps[ok], np.nanmin(ys[:, ok], 0), np.nanmax(ys[:, ok], 0), color=f"C{i}", alpha=0.2)
             if notes:
-                ax.text(0.98, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=8, color="C3")
+                ax.text(0.98, 0.97, "\\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=8, color="C3")
             ax.axhline(np.log(10), color="gray", ls=":", lw=1); ax.text(2, np.log(10) * 1.05, "chance: ln 10", fontsize=8)
             ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("train loss (whole split)")
             ax.set_title(f"ReLU MLP, depth {cfg['depths'][0]}, width {cfg['width']}: training loss")

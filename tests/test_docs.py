@@ -92,3 +92,6 @@ def test_notebooks_match_generator_and_have_no_outputs():
         assert path.read_text(encoding="utf-8") == build.render(name), (
             f"{path.name} differs from notebooks/build.py: run `python notebooks/build.py`"
         )
+        for i, cell in enumerate(build.build(name).cells):
+            if cell.cell_type == "code":  # a syntax error is caught here, before a slow execution
+                compile(cell.source, f"{name}.ipynb cell {i}", "exec")

@@ -2,8 +2,8 @@
 plus determinism across processes and low-precision statistics.
 
 Every new (initializer, shape, dtype) compiles, so examples are few
-(max_examples ~25) and each example checks eager, jit and vmap from one extra
-compilation: vmap runs inside the jitted function.
+(max_examples 30) and each example checks, besides the eager call, one of jit,
+vmap and jit(vmap), which costs one more compilation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
@@ -42,7 +42,7 @@ PLAIN_FACTORIES = {
 }
 
 SETTINGS = settings(
-    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], database=None
+    max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 
 
@@ -66,14 +66,24 @@ def cases(draw):
 
 
 @SETTINGS
-@given(case=cases())
-def test_init_properties(case):
+@given(case=cases(), how=st.sampled_from(["jit", "vmap", "jit(vmap)"]))
+# Each mode at least once, whatever hypothesis draws.
+@example(case=("he_normal(in=0,out=2)", jinit.he_normal(in_axis=0, out_axis=2), (3, 1, 4), jnp.bfloat16), how="jit")
+@example(case=("uniform", PLAIN_FACTORIES["uniform"](), (2, 5), jnp.float16), how="vmap")
+@example(
+    case=("variance_scaling(fan_geo_avg,truncated_normal)", FAN_FACTORIES["variance_scaling(fan_geo_avg,truncated_normal)"](),
+          (2, 2, 3, 1), jnp.float32),
+    how="jit(vmap)",
+)
+def test_init_properties(case, how):
+    """Shape, dtype, finite, deterministic, keys matter; and one of: jit equals
+    eager bit for bit, vmap over keys equals per-key calls, or both at once (one
+    extra compilation per example)."""
     label, init, shape, dtype = case
     key, other = jax.random.key(3), jax.random.key(4)
     keys = jax.random.split(jax.random.key(5), 3)
 
     w = init(key, shape, dtype)
-    # Shape, dtype, finite.
     assert w.shape == shape, label
     assert w.dtype == jnp.dtype(dtype), label
     assert np.all(np.isfinite(np.asarray(w, np.float32))), label
@@ -83,16 +93,16 @@ def test_init_properties(case):
     if math.prod(shape) >= 4:
         assert not np.array_equal(np.asarray(init(other, shape, dtype)), np.asarray(w)), label
 
-    # jit and vmap (over keys) in one compiled function.
-    @jax.jit
-    def traced(k, ks):
-        return init(k, shape, dtype), jax.vmap(lambda kk: init(kk, shape, dtype))(ks)
-
-    w_jit, w_vmap = traced(key, keys)
-    np.testing.assert_array_equal(np.asarray(w_jit), np.asarray(w), err_msg=f"{label}: jit != eager")
+    if how == "jit":
+        w_jit = jax.jit(lambda k: init(k, shape, dtype))(key)
+        assert w_jit.dtype == jnp.dtype(dtype)
+        np.testing.assert_array_equal(np.asarray(w_jit), np.asarray(w), err_msg=f"{label}: jit != eager")
+        return
+    batched = jax.vmap(lambda k: init(k, shape, dtype))
+    w_vmap = (batched if how == "vmap" else jax.jit(batched))(keys)
     assert w_vmap.shape == (3, *shape) and w_vmap.dtype == jnp.dtype(dtype)
     per_key = np.stack([np.asarray(init(k, shape, dtype)) for k in keys])
-    np.testing.assert_array_equal(np.asarray(w_vmap), per_key, err_msg=f"{label}: vmap != per-key calls")
+    np.testing.assert_array_equal(np.asarray(w_vmap), per_key, err_msg=f"{label}: {how} != per-key calls")
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)

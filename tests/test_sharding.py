@@ -82,14 +82,10 @@ def test_named_sharding_under_jit(name, spec):
     _check(w, ref, MESH, spec)
 
 
-@pytest.mark.parametrize("name", FULL)
 @pytest.mark.parametrize(
-    "spec, mesh",
-    [
-        pytest.param(P("x", None), MESH, id="explicit-P(x,None)"),
-        pytest.param(P(None, "x"), MESH, id="explicit-P(None,x)"),
-        pytest.param(P(None, "x"), AUTO_MESH, id="auto-P(None,x)"),
-    ],
+    "name, spec, mesh",
+    [pytest.param(n, SPECS[s], MESH, id=f"explicit-{s}-{n}") for n in FULL for s in SPECS]
+    + [pytest.param("he_uniform", SPECS["P(None,x)"], AUTO_MESH, id="auto-P(None,x)-he_uniform")],
 )
 def test_partition_spec_under_set_mesh(name, spec, mesh):
     init = ALL[name]

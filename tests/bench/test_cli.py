@@ -17,7 +17,7 @@ from bench.presets import PRESETS, PresetError, resolve_schemes
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEACHER = "teacher:n_train=256,n_test=64,dim=8,classes=3"
 TINY = ["--dataset", TEACHER, "--depth", "3", "--width", "16", "--steps", "20", "--eval-every", "5",
-        "--batch-size", "32", "--seeds", "2", "--lr", "0.05"]
+        "--batch-size", "32", "--seeds", "2", "--lr", "0.05", "--devices", "1"]
 PNGS = ("loss_curves.png", "activation_std.png", "grad_norm.png", "accuracy.png")
 
 
@@ -114,7 +114,8 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     out = str(tmp_path / "run")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     schemes = "he_normal,glorot_normal,lecun_normal,zeros,normal,uniform_small"
-    cmd = [sys.executable, "-m", "bench"] + TINY + ["--steps", "200", "--eval-every", "50", "--schemes", schemes,
+    tiny = [a for a in TINY if a not in ("--devices", "1")]  # all 4 devices
+    cmd = [sys.executable, "-m", "bench"] + tiny + ["--steps", "200", "--eval-every", "50", "--schemes", schemes,
                                                     "--activation", "relu,tanh", "--out", out]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     path = os.path.join(out, "results.json")
