@@ -10,14 +10,40 @@ built by factories, so they pass straight in as ``kernel_init=`` / ``bias_init=`
   >>> params = layer.init(jax.random.key(0), jax.numpy.ones((1, 32)))
   >>> params["params"]["kernel"].shape
   (32, 64)
+
+Families, one module each: :mod:`jinit.basic` (fills, fixed-scale
+distributions), :mod:`jinit.variance` (LeCun, Glorot, He), :mod:`jinit.gain`,
+:mod:`jinit.structured` (orthogonal, delta-orthogonal, identity/dirac, sparse,
+ZerO), :mod:`jinit.tree` (whole-model rules: GPT-2, Fixup, ReZero),
+:mod:`jinit.data_dependent` (LSUV), :mod:`jinit.meanfield` (criticality),
+:mod:`jinit.diagnostics` (signal propagation, Jacobian spectra),
+:mod:`jinit.rng` / :mod:`jinit.philox` (generators) and :mod:`jinit.registry`
+(named schemes).
 """
 
-from jinit import basic, gain, registry, rng, variance
+from jinit import (
+    basic,
+    data_dependent,
+    diagnostics,
+    gain,
+    meanfield,
+    philox,
+    registry,
+    rng,
+    structured,
+    tree,
+    variance,
+)
 from jinit._core import Initializer
 from jinit.basic import *  # noqa: F403
+from jinit.data_dependent import LSUVLayer, lsuv
+from jinit.diagnostics import SignalReport, jacobian_spectrum, plot_signal_propagation, signal_propagation
 from jinit.gain import *  # noqa: F403
+from jinit.meanfield import critical_bias, critical_normal, critical_sigma_w
 from jinit.registry import *  # noqa: F403
 from jinit.rng import generators, get_default_rng, set_default_rng
+from jinit.structured import *  # noqa: F403
+from jinit.tree import fixup_rules, gpt2_rules, reinit, rezero_rules, skipinit_rules
 from jinit.variance import *  # noqa: F403
 
 __version__ = "0.1.0"
@@ -27,5 +53,10 @@ __all__ = (
     + basic.__all__
     + variance.__all__
     + gain.__all__
+    + structured.__all__
+    + ["reinit", "gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules"]
+    + ["lsuv", "LSUVLayer"]
+    + ["critical_normal", "critical_bias", "critical_sigma_w"]
+    + ["signal_propagation", "jacobian_spectrum", "plot_signal_propagation", "SignalReport"]
     + registry.__all__
 )
