@@ -426,10 +426,12 @@ def signal_propagation():
             * **Exploding** ($\mathcal N(0,1)$ with ReLU): a factor $\sqrt{n/2} = \sqrt{32}$ per
               layer, ~$10^{37}$ at layer 50, at the edge of float32 (the gaps in the bottom-left panel
               are overflows to inf).
-            * **Preserved**: He with ReLU keeps all three curves flat (up to the random drift of a
-              finite width-64 product of 50 layers), and so does `orthogonal` with the right gain, with
-              less spread since all its singular values are equal. He's variance is too large for
-              tanh: its gradients grow mildly toward the input.
+            * **Preserved**: with ReLU, He and `orthogonal` (gain $\sqrt 2$) keep all three curves
+              flat (He up to the random drift of a finite width-64 product of 50 layers). With tanh,
+              both keep the *activations* flat, but at these scales ($\sigma_w^2 = 2$, and
+              `gain_for(tanh)`$^2 \approx 2.5$ for orthogonal) tanh is in its chaotic phase: the
+              gradients grow toward the input, by one to two orders of magnitude over 50 layers.
+              Notebook 04 finds tanh's critical point: $\sigma_w = 1$ at $\sigma_b = 0$.
             * **Symmetry** (zeros): every activation and every weight gradient is exactly 0 (no curve
               at all): nothing can ever learn. Below: a *non-zero* constant is no better.
             * **Saturation** ($\mathcal N(0,1)$ with tanh): the activations' std stays near 1 — not
