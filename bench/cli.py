@@ -78,10 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description=(
+        description=textwrap.fill(
             "Train deep MLPs under each initialization scheme of jinit and compare how they train: a ranked "
             "table, results.json and plots. Defaults (no flags): every registered scheme, ReLU and tanh MLPs "
-            "with 20 hidden layers of width 64, SGD + momentum, 300 steps, 3 seeds, digits data."
+            "with 20 hidden layers of width 64, SGD + momentum, 300 steps, 3 seeds, digits data.", 100
         ),
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", metavar="NAME",
                    help=f"sgd | momentum (SGD, momentum 0.9) | adam (default {d['optimizer']}).")
     p.add_argument("--lr", type=float, metavar="LR",
-                   help=f"learning rate (default {d['lr']}; presets may set their own).")
+                   help=f"learning rate (default {d['lr']}; with --optimizer and no --lr: sgd/momentum 0.01, "
+                        "adam 0.001; presets may set their own).")
     p.add_argument("--steps", type=int, metavar="N", help=f"optimizer steps per run (default {d['steps']}).")
     p.add_argument("--batch-size", type=int, metavar="B",
                    help=f"minibatch size; minibatches are drawn uniformly with replacement (default {d['batch_size']}).")

@@ -139,12 +139,16 @@ _add(
         "tanh MLPs of depth 10, 50, 100, 200: critical (orthogonal at the mean-field critical point) vs off-critical",
         "Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, 'Deep Information Propagation', ICLR; "
         "Pennington, Schoenholz & Ganguli 2017, 'Resurrecting the sigmoid', NeurIPS",
-        "The same schemes at depths 10, 50, 100, 200 (tanh, width 64). Mean-field theory: signals propagate "
-        "through about 6 depth scales xi_c; at the critical point (chi_1 = 1; for tanh without bias sigma_w = 1) "
-        "xi_c diverges and depth stops mattering, most of all with orthogonal weights (dynamical isometry). "
-        "Critical: `critical` (if registered), `orthogonal` (if registered; critical for tanh), glorot_normal "
-        "(Gaussian, sigma_w = 1: critical in mean but not isometric). Off-critical: gain_normal (sigma_w ~ 1.59, "
-        "chaotic phase) and uniform_small (sigma_w ~ 0.05, ordered phase: the signal vanishes).",
+        "The same schemes at depths 10, 50, 100, 200 (tanh, width 64, SGD + momentum at lr 0.005, 300 steps, "
+        "2 seeds). Mean-field theory: signals propagate through about 6 depth scales xi_c; at the critical "
+        "point (chi_1 = 1; for tanh without bias sigma_w = 1) xi_c diverges, and with orthogonal weights the "
+        "input-output Jacobian is also well conditioned (dynamical isometry). Critical: `critical` (if "
+        "registered: orthogonal, sigma_w = 1 for tanh) and glorot_normal (Gaussian, sigma_w = 1: critical "
+        "in mean, not isometric). Off-critical: `orthogonal` (if registered: orthogonal but with the "
+        "second-moment gain sigma_w ~ 1.59 for tanh, chaotic phase), gain_normal (Gaussian, sigma_w ~ 1.59, "
+        "chaotic) and uniform_small (sigma_w ~ 0.05, ordered: the signal vanishes). Expected: every scheme "
+        "trains at depth 10; from depth 50-100 on only `critical` does (observed on digits: train loss "
+        "~0.3 at depth 200 after 100 steps, the others at chance).",
         {"schemes": ("glorot_normal", "gain_normal", "uniform_small"), "activations": ("tanh",),
          "depths": (10, 50, 100, 200), "width": 64, "optimizer": "momentum", "lr": 0.005, "steps": 300,
          "seeds": 2, "eval_every": 25},

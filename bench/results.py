@@ -254,13 +254,12 @@ def rank_groups(results: dict) -> dict[tuple[str, int], list[dict]]:
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
+    """``digits`` significant digits; ``-`` for missing, ``inf`` for infinite."""
     if x is None:
         return "-"
     if not math.isfinite(x):
         return "inf"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e4):
-        return f"{x:.{digits - 1}e}"
-    return f"{x:.{digits}f}" if abs(x) < 10 else f"{x:.{max(digits - 2, 0)}f}"
+    return f"{x:.{digits}g}"
 
 
 def table_cells(row: dict, target: float | None) -> list[str]:

@@ -624,7 +624,7 @@ def convergence():
             schemes = [s for s in WANTED if s in jinit.SCHEMES]  # whatever this jinit registers
             out = pathlib.Path(tempfile.mkdtemp(prefix="jinit-bench-"))
             argv = ["--schemes", ",".join(schemes), "--activation", "relu", "--depth", "20", "--width", "32",
-                    "--steps", "200", "--seeds", "2", "--eval-every", "20", "--no-plots", "--out", str(out)]
+                    "--steps", "200", "--seeds", "2", "--eval-every", "20", "--devices", "1", "--no-plots", "--out", str(out)]
             print("python -m bench " + " ".join(argv))
             status = bench_main(argv)
             assert status == 0, status
@@ -639,7 +639,8 @@ def convergence():
             whole training split every `eval_every` steps (`loss_curve`: `[step, loss]` pairs, `null`
             once the run diverged), the test accuracy, and per-layer statistics at initialization.
             Mean over seeds, band min..max; schemes whose every seed diverged (NaN/inf loss) are
-            listed in red instead.
+            listed in the corner instead. For ReLU, `critical` and `orthogonal` are the same init
+            (orthogonal with $\sigma_w = \sqrt 2$), so their curves coincide.
             """
         ),
         code(
@@ -675,7 +676,7 @@ def convergence():
                 ax.plot(steps[ok], np.nanmean(ys[:, ok], 0), color=f"C{i}", lw=2, label=label)
                 ax.fill_between(steps[ok], np.nanmin(ys[:, ok], 0), np.nanmax(ys[:, ok], 0), color=f"C{i}", alpha=0.2)
             if notes:
-                ax.text(0.98, 0.97, "\\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=8, color="C3")
+                ax.text(0.98, 0.97, "\\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=8, color="k")
             ax.axhline(np.log(10), color="gray", ls=":", lw=1); ax.text(2, np.log(10) * 1.05, "chance: ln 10", fontsize=8)
             ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("train loss (whole split)")
             ax.set_title(f"ReLU MLP, depth {cfg['depths'][0]}, width {cfg['width']}: training loss")
@@ -700,7 +701,7 @@ def convergence():
             `summary.md` ranks the schemes (fewest diverged seeds, then lowest final training loss,
             then test accuracy) and records the settings and the machine; it is what
             `python -m bench` prints at the end. The last column, the std of the last hidden layer's
-            output at initialization, predicts the ranking: about 1 trains, tiny (vanishing) or huge
+            output at initialization, predicts the ranking: order 1 trains, tiny (vanishing) or huge
             (exploding) does not.
             """
         ),
@@ -952,7 +953,7 @@ def mean_field():
         code(
             """
             fig, ax = plt.subplots(figsize=(8, 4.5))
-            sc = ax.scatter(SW.ravel(), D.ravel(), c=acc.ravel(), s=380, marker="s", cmap="viridis", vmin=0.1, vmax=1.0)
+            sc = ax.scatter(SW.ravel(), D.ravel(), c=acc.ravel(), s=160, marker="s", edgecolors="k", linewidths=0.5, cmap="viridis", vmin=0.1, vmax=1.0)
             fig.colorbar(sc, ax=ax, label=f"training accuracy after {STEPS} steps")
             ax.plot(curve_sw, np.minimum(6 * xi_c, 1e4), "r-", lw=2, label="6 xi_c (Schoenholz et al.)")
             ax.plot(curve_sw, np.minimum(xi_c, 1e4), "r--", lw=1.5, label="xi_c")

@@ -16,6 +16,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jinit import rng as jinit_rng
 from jinit.structured import (
     centre_index,
     delta_orthogonal,
@@ -400,3 +401,10 @@ def test_zero_hadamard_errors():
         zero_hadamard()(KEY, (8,))
     with pytest.raises(TypeError, match="zero_hadamard: key must be a PRNG key"):
         zero_hadamard()(None, (8, 8))
+
+
+@pytest.mark.parametrize("rng", jinit_rng.generators())
+def test_every_generator(rng):
+    """The structure does not depend on the generator (e.g. the philox one)."""
+    _assert_orthonormal(_matrix(orthogonal(rng=rng)(KEY, (24, 10))))
+    np.testing.assert_array_equal((np.asarray(sparse(4, rng=rng)(KEY, (12, 6))) != 0).sum(axis=0), 4)
