@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -157,6 +158,47 @@ def shard(
     return out
 
 
+# Compiled samplers shared by initializers built with equal hyper-parameters, so
+# that `nnx.Linear(..., kernel_init=jinit.he_normal())` in a loop compiles once
+# per shape rather than once per layer.
+_SAMPLERS: dict[Any, Callable] = {}
+_SAMPLERS_MAX = 1024
+
+
+def _freeze(value: Any, depth: int = 0) -> Any:
+    """A hashable fingerprint of a closure's value; TypeError if there is none.
+
+    Scalars are keyed by type and repr (so -0.0 and 0.0, or 2 and 2.0, never
+    share a program); functions by their code and frozen closure.
+    """
+    if depth > 8:
+        raise TypeError("closure too deep to fingerprint")
+    if value is None or isinstance(value, (bool, int, float, complex, str)):
+        return (type(value), repr(value))
+    if isinstance(value, tuple):
+        return (tuple, tuple(_freeze(v, depth + 1) for v in value))
+    if isinstance(value, types.FunctionType):
+        cells = tuple(c.cell_contents for c in value.__closure__ or ())
+        return (value.__code__, id(value.__globals__), _freeze(cells, depth + 1))
+    if isinstance(value, (jax.Array, np.ndarray, jax.core.Tracer)):
+        raise TypeError("arrays are not fingerprinted")
+    hash(value)
+    return value
+
+
+def _compiled_sampler(name, body, open_bounds, sample) -> Callable:
+    compiled = functools.partial(jax.jit, static_argnums=(1, 2))(sample)
+    try:
+        fingerprint = (name, _freeze(body), _freeze(open_bounds))
+    except (TypeError, ValueError):
+        return compiled
+    if fingerprint not in _SAMPLERS:
+        if len(_SAMPLERS) >= _SAMPLERS_MAX:
+            _SAMPLERS.pop(next(iter(_SAMPLERS)))
+        _SAMPLERS[fingerprint] = compiled
+    return _SAMPLERS[fingerprint]
+
+
 def random_initializer(
     name: str,
     body: Callable[[Any, Shape, np.dtype], jax.Array],
@@ -177,8 +219,7 @@ def random_initializer(
     nearest value strictly inside, in that dtype.
     """
 
-    @functools.partial(jax.jit, static_argnums=(1, 2))
-    def compiled(key, shape, dtype):
+    def sample(key, shape, dtype):
         x = body(key, shape, compute_dtype(dtype)).astype(dtype)
         if open_bounds is not None:
             lo, hi = open_bounds(shape)
@@ -187,6 +228,8 @@ def random_initializer(
             if hi is not None:
                 x = jnp.minimum(x, jnp.nextafter(jnp.asarray(hi, dtype), jnp.asarray(-np.inf, dtype)))
         return x
+
+    compiled = _compiled_sampler(name, body, open_bounds, sample)
 
     def init(key, shape, dtype=jnp.float32, out_sharding: OutSharding = None) -> jax.Array:
         key = check_key(name, key)

@@ -36,8 +36,12 @@ def gauss_nodes(breakpoints: tuple[float, ...] = ()) -> tuple[np.ndarray, np.nda
 
 
 def evaluate(fn: Callable, z: np.ndarray) -> np.ndarray:
-    """fn(z) in float64 where fn allows it (jax functions run with x64 enabled)."""
-    with jax.enable_x64(True):
+    """fn(z) in float64 where fn allows it (jax functions run with x64 enabled).
+
+    Evaluated eagerly even when called while a ``jit`` is being traced (e.g. a
+    gain computed inside ``model.init``): the quadrature is a constant.
+    """
+    with jax.enable_x64(True), jax.ensure_compile_time_eval():
         y = fn(jnp.asarray(z, dtype=jnp.float64))
     return np.asarray(y, dtype=np.float64)
 

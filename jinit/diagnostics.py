@@ -163,8 +163,7 @@ def signal_propagation(
 
     Finite width makes even a well-initialized network's ratios wobble from seed to seed: for relu
     the log of a layer's output std has a standard deviation of about :math:`\sqrt{5L/n}/2` at
-    depth :math:`L` and width :math:`n` (Hanin & Rolnick 2018), about 1 for :math:`L = 50,
-    n = 64`. Use widths of a few times the depth, or several seeds, before trusting a borderline
+    depth :math:`L` and width :math:`n` (Hanin & Rolnick 2018), about 1 for :math:`L = 50, n = 64`. Use widths of a few times the depth, or several seeds, before trusting a borderline
     verdict. For relu (positively homogeneous) networks without biases the gradient ratio does not
     depend on the weight scale; the activation ratio carries the verdict there.
 
