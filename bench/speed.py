@@ -70,7 +70,7 @@ TRUNC_STD = 0.87962566103423978
 # Environment
 
 
-def machine_info() -> dict:
+def machine_info(with_torch: bool = True) -> dict:
     """CPU model, core count, memory, load, and the versions that matter."""
     import jax
     import jaxlib
@@ -109,7 +109,7 @@ def machine_info() -> dict:
         info["flax"] = flax.__version__
     except ImportError:
         pass
-    torch = _torch()
+    torch = _torch() if with_torch else None
     if torch is not None:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
@@ -186,7 +186,7 @@ class Case:
         )
         if self.nbytes:
             rec["bytes"] = self.nbytes
-            rec["gb_per_s"] = round(self.nbytes / tmin / 1e9, 3)
+            rec["gb_per_s"] = float(f"{self.nbytes / tmin / 1e9:.4g}")
         return rec
 
 
@@ -639,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench.speed", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": machine_info(),
+        "machine": machine_info(with_torch),
         "load_average_start": load_average(),
         "settings": vars(args),
         "cases": [],

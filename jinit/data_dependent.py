@@ -181,10 +181,11 @@ def lsuv(
         parameters are ever returned); no layer found.
 
     Example:
-      >>> import jax, jax.numpy as jnp, flax.linen as nn
+      >>> import jax, jax.numpy as jnp, numpy as np, flax.linen as nn
       >>> from jinit.data_dependent import lsuv
-      >>> model = nn.Sequential([nn.Dense(64), nn.tanh, nn.Dense(64), nn.tanh, nn.Dense(10)])
-      >>> x = jax.random.normal(jax.random.key(0), (128, 16))
+      >>> dense = lambda n: nn.Dense(n, kernel_init=nn.initializers.zeros)  # lsuv redraws kernels
+      >>> model = nn.Sequential([dense(64), nn.tanh, dense(64), nn.tanh, dense(10)])
+      >>> x = jnp.asarray(np.random.default_rng(0).normal(size=(128, 16)), jnp.float32)
       >>> params = model.init(jax.random.key(1), x)
       >>> params, report = lsuv(jax.random.key(2), model, params, x)
       >>> [r.path for r in report]
@@ -200,7 +201,9 @@ def lsuv(
     if not isinstance(layer_types, tuple) or not layer_types or not all(
         isinstance(t, type) and issubclass(t, nn.Module) for t in layer_types
     ):
-        raise TypeError(f"lsuv: layer_types must be a non-empty tuple of flax.linen Module classes, got {layer_types!r}.")
+        raise TypeError(
+            f"lsuv: layer_types must be a non-empty tuple of flax.linen Module classes, got {layer_types!r}."
+        )
     kwargs = dict(apply_kwargs or {})
     if isinstance(model, nn.Module):
         module = model
@@ -218,7 +221,10 @@ def lsuv(
             f"got {type(model).__name__}."
         )
     if pre_init is not None and not callable(pre_init):
-        raise TypeError(f"lsuv: pre_init must be an initializer init(key, shape, dtype) or None (keep the kernels), got {pre_init!r}.")
+        raise TypeError(
+            f"lsuv: pre_init must be an initializer init(key, shape, dtype) or None (keep the kernels), "
+            f"got {pre_init!r}."
+        )
     _check_batch(batch)
     tol, target_var, max_iter = float(tol), float(target_var), int(max_iter)
 
@@ -283,7 +289,10 @@ def lsuv(
         else:
             new = pre_init(k, w.shape, w.dtype)
         if tuple(new.shape) != tuple(w.shape):
-            raise ValueError(f"lsuv: pre_init returned shape {tuple(new.shape)} for {'/'.join(layer.kernel_path)!r}, expected {tuple(w.shape)}.")
+            raise ValueError(
+                f"lsuv: pre_init returned shape {tuple(new.shape)} for {'/'.join(layer.kernel_path)!r}, "
+                f"expected {tuple(w.shape)}."
+            )
         kernels[layer.kernel_path] = jnp.asarray(new, w.dtype)
 
     # 3. One compiled forward pass reporting (layer id, variance) per layer call, in order.

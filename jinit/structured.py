@@ -512,7 +512,9 @@ def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = 
       Array([4, 4, 4], dtype=int32)
     """
     if isinstance(sparsity, jax.core.Tracer):
-        raise TypeError("sparse_fraction: sparsity must be a concrete number, not a traced value: it sets the number of zeros.")
+        raise TypeError(
+            "sparse_fraction: sparsity must be a concrete number, not a traced value: it sets the number of zeros."
+        )
     check_real("sparse_fraction", "sparsity", sparsity, nonnegative=True)
     if not float(sparsity) <= 1.0:
         raise ValueError(f"sparse_fraction: sparsity must be in [0, 1], got {sparsity}.")

@@ -151,7 +151,10 @@ def test_dtypes_kept_and_non_float_leaves_skipped():
 
 def test_shardings_kept_and_values_independent_of_them():
     mesh = jax.make_mesh((4, 2), ("a", "b"))
-    params = {"dense": {"kernel": jnp.zeros((16, 32)), "bias": jnp.zeros(32)}, "conv": {"kernel": jnp.zeros((3, 3, 8, 16))}}
+    params = {
+        "dense": {"kernel": jnp.zeros((16, 32)), "bias": jnp.zeros(32)},
+        "conv": {"kernel": jnp.zeros((3, 3, 8, 16))},
+    }
     shardings = {
         "dense": {"kernel": NamedSharding(mesh, P("a", "b")), "bias": NamedSharding(mesh, P("b"))},
         "conv": {"kernel": NamedSharding(mesh, P(None, None, "b", "a"))},
@@ -160,7 +163,8 @@ def test_shardings_kept_and_values_independent_of_them():
     rules = [("*bias", basic.normal(0.1)), ("*", variance.he_normal())]
     new_sharded = reinit(KEY, sharded, rules)
     new_plain = reinit(KEY, params, rules)
-    for leaf, sharding, plain in zip(jax.tree.leaves(new_sharded), jax.tree.leaves(shardings), jax.tree.leaves(new_plain)):
+    leaves = zip(jax.tree.leaves(new_sharded), jax.tree.leaves(shardings), jax.tree.leaves(new_plain))
+    for leaf, sharding, plain in leaves:
         assert leaf.sharding == sharding
         np.testing.assert_array_equal(leaf, plain)
 
