@@ -161,6 +161,7 @@ class Case:
     fn: Callable[[], Any]
     nbytes: int = 0
     meta: dict = field(default_factory=dict)
+    warm: Callable[[], Any] | None = None  # warm-up (compilation) if cheaper than fn
     times: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -195,7 +196,10 @@ def run_cases(cases: Sequence[Case], repeats: int, warmup: int, progress: Callab
     for case in cases:
         try:
             for _ in range(warmup):
-                case.call()
+                if case.warm is not None:
+                    _block(case.warm())
+                else:
+                    case.call()
         except Exception as err:  # e.g. out of memory on a small machine
             case.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
             progress(f"  {case.group} / {case.name}: {case.error}")
@@ -371,25 +375,28 @@ def tree_cases(layers: int, width: int, rngs: Sequence[str], with_torch: bool, w
     group = f"tree {layers} x ({width}x{width} + bias) = {params / 1e6:,.1f}M params"
     cases: list[Case] = []
 
-    def add(name, fn, **meta):
-        cases.append(Case("tree", group, name, fn, nbytes, {"layers": layers, "width": width, "params": params, **meta}))
+    def add(name, fn, warm=None, **meta):
+        meta = {"layers": layers, "width": width, "params": params, **meta}
+        cases.append(Case("tree", group, name, fn, nbytes, meta, warm=warm))
 
     def leafwise(kernel_init, bias_init):
+        def leaf(i):
+            k = jax.random.fold_in(key, i)
+            return kernel_init(k, (width, width)), bias_init(k, (width,))
+
         def run():
             for i in range(layers):
-                k = jax.random.fold_in(key, i)
-                w = kernel_init(k, (width, width))
-                b = bias_init(k, (width,))
-                jax.block_until_ready((w, b))
-                del w, b
+                jax.block_until_ready(leaf(i))  # freed before the next leaf
 
-        return run
+        return run, lambda: leaf(0)
 
     for r in rngs:
-        add(f"jinit[{r}] leaf by leaf", leafwise(jinit.he_normal(rng=r), jinit.zeros()), kind="jinit", rng=r)
+        run, warm = leafwise(jinit.he_normal(rng=r), jinit.zeros())
+        add(f"jinit[{r}] leaf by leaf", run, warm, kind="jinit", rng=r)
     jk = jax.jit(lambda k: jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")(k, (width, width)))
     jb = jax.jit(lambda k: jax.nn.initializers.zeros(k, (width,)))
-    add("jax.nn leaf by leaf", leafwise(lambda k, s: jk(k), lambda k, s: jb(k)), kind="jax.nn")
+    run, warm = leafwise(lambda k, s: jk(k), lambda k, s: jb(k))
+    add("jax.nn leaf by leaf", run, warm, kind="jax.nn")
     torch = _torch() if with_torch else None
     if torch is not None:
 
@@ -399,7 +406,7 @@ def tree_cases(layers: int, width: int, rngs: Sequence[str], with_torch: bool, w
                 b = torch.zeros(width)
                 del w, b
 
-        add("torch leaf by leaf", torch_tree, kind="torch")
+        add("torch leaf by leaf", torch_tree, lambda: None, kind="torch")
     if with_flax:
         import flax.linen as nn
 
@@ -411,8 +418,15 @@ def tree_cases(layers: int, width: int, rngs: Sequence[str], with_torch: bool, w
                 return x
 
         x = jnp.ones((1, width), jnp.float32)
-        init = jax.jit(Stack().init)
-        add("jinit[jax] jax.jit(model.init)", lambda: init(key, x), kind="jinit_flax", rng="jax")
+        compiled: list = []
+
+        def compile_init():
+            compiled.append(jax.jit(Stack().init).lower(key, x).compile())
+
+        add(
+            "jinit[jax] jax.jit(model.init)", lambda: compiled[0](key, x), compile_init,
+            kind="jinit_flax", rng="jax",
+        )
     return cases
 
 

@@ -113,6 +113,7 @@ def set_default_rng(name: str) -> None:
 
 
 def get_default_rng() -> str:
+    """The name of the generator that initializers built with ``rng=None`` use."""
     return _DEFAULT[0]
 
 
