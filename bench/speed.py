@@ -17,7 +17,7 @@ under the same conditions):
 
    next to a plain fill (``jnp.full`` / ``torch.empty().fill_``: the memory
    bandwidth limit, allocation included) and the raw bits
-   (``jax.random.bits``, philox). jinit is called as users call it (eagerly; it
+   (``jax.random.bits`` with JAX's lowering and with jinit's fused one, philox). jinit is called as users call it (eagerly; it
    compiles its sampler once per shape), ``jax.nn`` initializers under
    ``jax.jit`` (their fastest form). torch is timed twice: "alloc" =
    ``torch.empty`` + ``init_`` (a new tensor, like jinit and JAX, which return new
@@ -232,6 +232,7 @@ def tensor_cases(label: str, shape: tuple[int, ...], rngs: Sequence[str], with_t
 
     import jinit
     from jinit import philox
+    from jinit.rng import fused_threefry_key
 
     key = jax.random.key(0)
     nbytes = math.prod(shape) * 4
@@ -247,6 +248,8 @@ def tensor_cases(label: str, shape: tuple[int, ...], rngs: Sequence[str], with_t
     add("fill", "jnp.full", fill, kind="baseline")
     bits = jax.jit(lambda k: jax.random.bits(k, shape))
     add("bits", "jax.random.bits", lambda: bits(key), kind="baseline")
+    fbits = jax.jit(lambda k: jax.random.bits(fused_threefry_key(k), shape))
+    add("bits", "jax.random.bits, fused (jinit)", lambda: fbits(key), kind="baseline")
     pbits = jax.jit(lambda k: philox.bits(k, shape)[0])
     add("bits", "philox.bits", lambda: pbits(key), kind="baseline")
 
