@@ -52,10 +52,12 @@ def check_real(
     """
     if isinstance(value, jax.core.Tracer):
         return value
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
-        raise TypeError(f"{initializer}: {argument} must be a real number, got {value!r}.")
-    if np.ndim(value) != 0:
-        raise TypeError(f"{initializer}: {argument} must be a scalar, got shape {np.shape(value)}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (numbers.Real, np.ndarray, jax.Array))
+        or np.ndim(value) != 0
+    ):
+        raise TypeError(f"{initializer}: {argument} must be a real scalar, got {value!r}.")
     x = float(value)
     if not math.isfinite(x):
         raise ValueError(f"{initializer}: {argument} must be finite, got {x}.")

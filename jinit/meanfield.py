@@ -82,7 +82,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _quadrature, basic, registry, variance
-from jinit._core import Initializer
+from jinit._core import Initializer, check_real
 
 __all__ = [
     "variance_map",
@@ -219,16 +219,8 @@ class _Phi:
 
 
 def _std(where: str, name: str, value: Any, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)) or np.ndim(value) != 0:
-        raise TypeError(f"{where}: {name} must be a real scalar, got {value!r}.")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{where}: {name} must be finite, got {x}.")
-    if positive and not x > 0:
-        raise ValueError(f"{where}: {name} must be > 0, got {x} ({name} is a standard deviation).")
-    if not positive and x < 0:
-        raise ValueError(f"{where}: {name} must be >= 0, got {x} ({name} is a standard deviation).")
-    return x
+    """A standard deviation (sigma_w, sigma_b) or variance (q) argument, as a float."""
+    return float(check_real(where, name, value, positive=positive, nonnegative=not positive))
 
 
 def _grid(where: str, name: str, values: Any, *, positive: bool) -> np.ndarray:
