@@ -164,9 +164,11 @@ _add(
         "Very deep (200 hidden layers, width 64) tanh MLPs; add --depth 200,500 for more. `critical` (orthogonal weights with the "
         "mean-field critical sigma_w for tanh) keeps the input-output Jacobian well conditioned and trains; "
         "he_normal is chaotic for tanh (gradients explode); glorot_normal is critical in mean only, its Jacobian "
-        "spectrum spreads with depth and training slows.",
+        "spectrum spreads with depth and training slows. Observed on digits (2 seeds, 300 steps, lr 0.002): "
+        "critical reaches train loss 0.14 and 95% test accuracy; glorot_normal 2.02, orthogonal (tanh gain "
+        "1.59, chaotic) and he_normal stay at chance (2.30). At lr 0.005 critical's loss spikes back up.",
         {"schemes": ("critical", "glorot_normal", "he_normal"), "activations": ("tanh",), "depths": (200,),
-         "width": 64, "optimizer": "momentum", "lr": 0.005, "steps": 300, "seeds": 2, "eval_every": 25},
+         "width": 64, "optimizer": "momentum", "lr": 0.002, "steps": 300, "seeds": 2, "eval_every": 25},
         required=("critical",),
         optional=("orthogonal",),
     )

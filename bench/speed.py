@@ -36,7 +36,10 @@ under the same conditions):
 
 Every case is warmed up (compilation excluded), then the cases of a section are
 run round-robin ``--repeats`` times; min and median wall-clock times are
-reported (``block_until_ready`` on JAX results; torch on the CPU is synchronous).
+reported (``block_until_ready`` on JAX results; torch on the CPU is synchronous),
+and the JSON also has the minimum process CPU time (all threads: XLA runs a
+large loop on every core, torch's generators run on one), which moves less than
+wall time on a shared machine.
 GB/s is bytes written / min time. Results go to a rich table and, with
 ``--out``, to JSON together with the machine description (CPU model, cores,
 memory, load average, library versions, XLA flags).
@@ -163,13 +166,16 @@ class Case:
     meta: dict = field(default_factory=dict)
     warm: Callable[[], Any] | None = None  # warm-up (compilation) if cheaper than fn
     times: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)
     error: str | None = None
 
     def call(self) -> float:
+        c0 = time.process_time()
         t0 = time.perf_counter()
         out = self.fn()
         _block(out)
         dt = time.perf_counter() - t0
+        self._last_cpu = time.process_time() - c0
         del out
         return dt
 
@@ -184,6 +190,7 @@ class Case:
             median_ms=round(statistics.median(self.times) * 1e3, 3),
             repeats=len(self.times),
             times_ms=[round(t * 1e3, 3) for t in self.times],
+            cpu_min_ms=round(min(self.cpu_times) * 1e3, 3),
         )
         if self.nbytes:
             rec["bytes"] = self.nbytes
@@ -207,6 +214,7 @@ def run_cases(cases: Sequence[Case], repeats: int, warmup: int, progress: Callab
         for case in cases:
             if case.error is None:
                 case.times.append(case.call())
+                case.cpu_times.append(case._last_cpu)
                 gc.collect()
         progress(f"  {cases[0].section}: round {r + 1}/{repeats} done")
 
@@ -226,7 +234,13 @@ def _torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[-1], shape[-2], *shape[:-2])
 
 
-def tensor_cases(label: str, shape: tuple[int, ...], rngs: Sequence[str], with_torch: bool) -> list[Case]:
+def tensor_cases(
+    label: str,
+    shape: tuple[int, ...],
+    rngs: Sequence[str],
+    with_torch: bool,
+    dists: Sequence[str] = ("normal", "uniform", "truncated_normal"),
+) -> list[Case]:
     import jax
     import jax.numpy as jnp
 
@@ -253,7 +267,7 @@ def tensor_cases(label: str, shape: tuple[int, ...], rngs: Sequence[str], with_t
     pbits = jax.jit(lambda k: philox.bits(k, shape)[0])
     add("bits", "philox.bits", lambda: pbits(key), kind="baseline")
 
-    dists = {
+    all_dists = {
         "normal": (
             lambda r: jinit.he_normal(rng=r),
             jnn.variance_scaling(2.0, "fan_in", "normal"),
@@ -275,7 +289,9 @@ def tensor_cases(label: str, shape: tuple[int, ...], rngs: Sequence[str], with_t
     torch = _torch() if with_torch else None
     if torch is not None:
         add("fill", "torch empty+fill_", lambda: torch.empty(tshape).fill_(1.0), kind="baseline")
-    for dist, (make_jinit, jax_init, torch_init) in dists.items():
+    for dist, (make_jinit, jax_init, torch_init) in all_dists.items():
+        if dist not in dists:
+            continue
         for r in rngs:
             init = make_jinit(r)
             add(dist, f"jinit[{r}]", lambda init=init: init(key, shape), kind="jinit", rng=r)
@@ -540,6 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--shape", action="append", metavar="AxB[xC..]",
         help="tensor shape(s) to time instead of the defaults (repeatable), e.g. --shape 2048x2048",
     )
+    p.add_argument(
+        "--dists", default="normal,uniform,truncated_normal",
+        help="distributions of the tensor section (default normal,uniform,truncated_normal)",
+    )
     p.add_argument("--rng", default="jax,philox", help="jinit generators to time (default jax,philox)")
     p.add_argument("--out", metavar="FILE.json", help="write every measurement to this JSON file")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if installed")
@@ -573,17 +593,20 @@ def _print_tables(console, results: dict) -> None:
         if not recs:
             continue
         t = Table(title=title, show_lines=False)
-        for col in ("case", "who", "min ms", "median ms", "GB/s"):
+        for col in ("case", "who", "min ms", "median ms", "GB/s", "CPU ms"):
             t.add_column(col, justify="left" if col in ("case", "who") else "right")
         last = None
         for r in recs:
             group = r["group"] if r["group"] != last else ""
             last = r["group"]
             if "error" in r:
-                t.add_row(escape(group), escape(r["name"]), "error", escape(r["error"][:40]), "")
+                t.add_row(escape(group), escape(r["name"]), "error", escape(r["error"][:40]), "", "")
             else:
                 gbps = f"{r['gb_per_s']:.2f}" if "gb_per_s" in r else "-"
-                t.add_row(escape(group), escape(r["name"]), _fmt_ms(r["min_ms"]), _fmt_ms(r["median_ms"]), gbps)
+                t.add_row(
+                    escape(group), escape(r["name"]), _fmt_ms(r["min_ms"]), _fmt_ms(r["median_ms"]), gbps,
+                    _fmt_ms(r["cpu_min_ms"]),
+                )
         console.print(t)
     if results.get("tensor_ratios"):
         t = Table(title="jinit speed-up: other's min time / jinit's (>1: jinit faster)")
@@ -639,6 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]unknown sections: {', '.join(sorted(unknown))}[/red]")
         return 2
     rngs = [r.strip() for r in args.rng.split(",") if r.strip()]
+    dists = [d.strip() for d in args.dists.split(",") if d.strip()]
+    bad = set(dists) - {"normal", "uniform", "truncated_normal"}
+    if bad:
+        console.print(f"[red]unknown distributions: {', '.join(sorted(bad))}[/red]")
+        return 2
 
     import jinit
 
@@ -682,7 +710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shapes = [("dense 4096x4096", (4096, 4096)), ("conv 3x3x512x512", (3, 3, 512, 512))]
         for label, shape in shapes:
             progress(f"tensors: {label}")
-            cases = tensor_cases(label, shape, rngs, with_torch)
+            cases = tensor_cases(label, shape, rngs, with_torch, dists)
             run_cases(cases, args.repeats, args.warmup, progress)
             results["cases"].extend(c.record() for c in cases)
             del cases

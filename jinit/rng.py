@@ -27,18 +27,18 @@ Generators
     jinit defines, so they do not change with JAX versions or JAX flags; known
     answers checked against the published Random123 vectors; normals by an
     inverse CDF resolving tails to :math:`|z| \\approx 6.34` (jax.random: 5.4);
-    on a CPU the fastest of the two.
+    on a CPU as fast as ``"jax"`` (within measurement noise).
 
 Both are sharding-invariant: each value depends on (key, global index) only,
 so ``out_sharding`` changes where values are computed, never what they are.
 
-Why the default stays ``"jax"``: with the fused lowering it meets the speed goals
-too (see ``docs/speed.md``; philox is another ~10-25 % faster), and it keeps the
-property users rely on when porting or comparing, that ``jinit.normal(1.0)``
-and ``jax.random.normal`` give the same numbers for the same key. Pick philox
-per initializer (``jinit.he_normal(rng="philox")``) or globally
-(``jinit.set_default_rng("philox")``) for the last bit of speed and for values
-that stay fixed across JAX upgrades.
+Why the default stays ``"jax"``: with the fused lowering it is as fast as
+philox (see ``docs/speed.md``), and it keeps the property users rely on when
+porting or comparing, that ``jinit.normal(1.0)`` and ``jax.random.normal`` give
+the same numbers for the same key. Pick philox per initializer
+(``jinit.he_normal(rng="philox")``) or globally (``jinit.set_default_rng("philox")``)
+for values that stay fixed across JAX upgrades and flags, or for its longer,
+symmetric normal tails.
 
 Example:
   >>> import jax, jinit

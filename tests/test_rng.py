@@ -55,11 +55,10 @@ def test_threefry_known_answers(ctr, key, want):
     assert tuple(int(w) for w in got) == want
 
 
-SHAPES = [(), (1,), (5,), (7, 13), (3, 1, 5)]
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("width", [8, 16, 32])
+@pytest.mark.parametrize(
+    "shape, width",
+    [((), 32), ((1,), 32), ((5,), 32), ((7, 13), 32), ((3, 1, 5), 32), ((7, 13), 8), ((7, 13), 16)],
+)
 def test_fused_bits_equal_jax_random_bits(shape, width):
     key = jax.random.key(11)
     dtype = {8: jnp.uint8, 16: jnp.uint16, 32: jnp.uint32}[width]
@@ -92,19 +91,12 @@ def test_fused_bits_of_huge_arrays():
         assert int(got[j]) == int(b1) ^ int(b2)
 
 
-@pytest.mark.parametrize(
-    "shape, dtype",
-    [((33, 65), jnp.float32), ((3, 5, 2, 1), jnp.float32), ((33, 65), jnp.bfloat16)],
-)
+@pytest.mark.parametrize("shape, dtype", [((33, 65), jnp.float32), ((3, 5, 2, 1), jnp.bfloat16)])
 def test_jax_generator_equals_jax_random(shape, dtype):
     key = jax.random.key(3)
     pairs = [
         (lambda k: JAX.normal(k, shape, dtype), lambda k: jax.random.normal(k, shape, dtype)),
         (lambda k: JAX.uniform(k, shape, dtype), lambda k: jax.random.uniform(k, shape, dtype)),
-        (
-            lambda k: JAX.truncated_normal(k, -2.0, 2.0, shape, dtype),
-            lambda k: jax.random.truncated_normal(k, -2.0, 2.0, shape, dtype),
-        ),
         (
             lambda k: JAX.truncated_normal(k, -0.5, 3.0, shape, dtype),
             lambda k: jax.random.truncated_normal(k, -0.5, 3.0, shape, dtype),

@@ -58,8 +58,6 @@ def initializers(rng: str):
         "uniform": jinit.uniform(-0.3, 0.7, rng=rng),
         "truncated_normal": jinit.truncated_normal(1.0, lower=-1.5, upper=2.5, rng=rng),
         "he_normal": jinit.he_normal(rng=rng),
-        "glorot_uniform": jinit.glorot_uniform(rng=rng),
-        "lecun_truncated": jinit.variance_scaling(1.0, "fan_in", "truncated_normal", rng=rng),
     }
 
 
@@ -117,7 +115,8 @@ def test_single_leaf_materializes_only_its_shard(rng):
     shape = (2048, 2048)
     total = 2048 * 2048 * 4
     sharding = NamedSharding(mesh_1d(8), P("x", None))
-    for name, init in initializers(rng).items():
+    inits = {**initializers(rng), "lecun_truncated": jinit.variance_scaling(1.0, "fan_in", "truncated_normal", rng=rng)}
+    for name, init in inits.items():
         compiled = jax.jit(lambda k: init(k, shape), out_shardings=sharding).lower(KEY).compile()
         out, temp = _per_device_bytes(compiled)
         assert out == total // 8, name

@@ -15,7 +15,7 @@ from bench import speed  # noqa: E402
 def test_speed_benchmark_smoke(tmp_path, capsys):
     out = tmp_path / "speed.json"
     argv = [
-        "--shape", "32x48",
+        "--shape", "32x48", "--dists", "normal,truncated_normal",
         "--orthogonal-n", "16",
         "--tree-layers", "2", "--tree-width", "32",
         "--depths", "2", "--depth-width", "8", "--depth-batch", "4", "--unrolled-max-depth", "0",
@@ -40,7 +40,7 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
     assert ("dense 32x48 / normal", "jinit[philox]") in names
     assert ("dense 32x48 / truncated_normal", "jax.nn") in names
     ratios = {(r["group"], r["rng"]) for r in results["tensor_ratios"]}
-    assert ("dense 32x48 / uniform", "philox") in ratios
+    assert ratios == {("dense 32x48 / normal", "philox"), ("dense 32x48 / truncated_normal", "philox")}
     assert all("vs_jax_nn" in r for r in results["tensor_ratios"])
     assert [(d["model"], d["depth"]) for d in results["depth"]] == [("scanned", 2)]
     assert all(d["final_loss_finite"] for d in results["depth"])
@@ -50,3 +50,4 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
 def test_bad_arguments_are_reported():
     assert speed.main(["--sizes", "tensor,bogus", "--no-torch"]) == 2
     assert speed.main(["--rng", "mt19937", "--no-torch"]) == 2
+    assert speed.main(["--dists", "cauchy", "--no-torch"]) == 2
