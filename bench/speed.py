@@ -168,6 +168,7 @@ class Case:
     times: list[float] = field(default_factory=list)
     cpu_times: list[float] = field(default_factory=list)
     error: str | None = None
+    last_cpu: float = field(default=0.0, repr=False)
 
     def call(self) -> float:
         c0 = time.process_time()
@@ -175,7 +176,7 @@ class Case:
         out = self.fn()
         _block(out)
         dt = time.perf_counter() - t0
-        self._last_cpu = time.process_time() - c0
+        self.last_cpu = time.process_time() - c0
         del out
         return dt
 
@@ -214,7 +215,7 @@ def run_cases(cases: Sequence[Case], repeats: int, warmup: int, progress: Callab
         for case in cases:
             if case.error is None:
                 case.times.append(case.call())
-                case.cpu_times.append(case._last_cpu)
+                case.cpu_times.append(case.last_cpu)
                 gc.collect()
         progress(f"  {cases[0].section}: round {r + 1}/{repeats} done")
 
