@@ -1125,13 +1125,13 @@ def data_dependent():
             def loss_fn(p, xb, yb):
                 return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, xb)[0], yb).mean()
 
-            def train(p, key, steps=200, batch=64):
+            def train(p, key, steps=200, batch=64, loss=loss_fn):
                 def step(carry, k):
                     p, s = carry
                     idx = jax.random.randint(k, (batch,), 0, X.shape[0])
-                    loss, g = jax.value_and_grad(loss_fn)(p, X[idx], y[idx])
+                    loss_value, g = jax.value_and_grad(loss)(p, X[idx], y[idx])
                     u, s = opt.update(g, s, p)
-                    return (optax.apply_updates(p, u), s), loss
+                    return (optax.apply_updates(p, u), s), loss_value
                 (p, _), losses = jax.lax.scan(step, (p, opt.init(p)), jax.random.split(key, steps))
                 return p, losses
 
@@ -1215,14 +1215,7 @@ def data_dependent():
             stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *variants.values())
             deep_loss = lambda p, xb, yb: optax.softmax_cross_entropy_with_integer_labels(deep.apply(p, xb), yb).mean()
 
-            def train_deep(p, key, steps=200, batch_size=64):
-                def step(carry, k):
-                    p, s = carry
-                    idx = jax.random.randint(k, (batch_size,), 0, X.shape[0])
-                    loss, g = jax.value_and_grad(deep_loss)(p, X[idx], y[idx])
-                    u, s = opt.update(g, s, p)
-                    return (optax.apply_updates(p, u), s), loss
-                return jax.lax.scan(step, (p, opt.init(p)), jax.random.split(key, steps))[1]
+            train_deep = lambda p, key: train(p, key, loss=deep_loss)[1]  # the training loop defined above
 
             deep_losses = np.asarray(jax.jit(jax.vmap(train_deep, in_axes=(0, None)))(stacked, jax.random.key(5)))
             for i, name in enumerate(names):
