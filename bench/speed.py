@@ -22,7 +22,8 @@ under the same conditions):
    ``jax.jit`` (their fastest form). torch is timed twice: "alloc" =
    ``torch.empty`` + ``init_`` (a new tensor, like jinit and JAX, which return new
    arrays) and "in place" = ``init_`` on a tensor allocated (and touched) before.
-2. **Orthogonal** (4096x4096; ``--quick``: 128): jinit, ``jax.nn.initializers.orthogonal``
+2. **Orthogonal** (4096x4096; ``--quick``: 128): jinit (``method="householder"``
+   and ``"qr"``; also its first call, compilation included), ``jax.nn.initializers.orthogonal``
    (jitted), the LAPACK QR alone (``jnp.linalg.qr`` of a prepared Gaussian
    matrix, jitted), ``torch.nn.init.orthogonal_`` and ``torch.linalg.qr``.
 3. **A 1B-parameter tree**: 16 layers of 8192x8192 + bias (1.07e9 parameters,
@@ -169,6 +170,7 @@ class Case:
     cpu_times: list[float] = field(default_factory=list)
     error: str | None = None
     last_cpu: float = field(default=0.0, repr=False)
+    first: float | None = None  # the first warm-up call: compilation included
 
     def call(self) -> float:
         c0 = time.process_time()
@@ -193,6 +195,8 @@ class Case:
             times_ms=[round(t * 1e3, 3) for t in self.times],
             cpu_min_ms=round(min(self.cpu_times) * 1e3, 3),
         )
+        if self.first is not None:
+            rec["first_call_ms"] = round(self.first * 1e3, 3)
         if self.nbytes:
             rec["bytes"] = self.nbytes
             rec["gb_per_s"] = float(f"{self.nbytes / tmin / 1e9:.4g}")
@@ -203,11 +207,14 @@ def run_cases(cases: Sequence[Case], repeats: int, warmup: int, progress: Callab
     """Warm every case up, then run them round-robin ``repeats`` times."""
     for case in cases:
         try:
-            for _ in range(warmup):
+            for i in range(warmup):
+                t0 = time.perf_counter()
                 if case.warm is not None:
                     _block(case.warm())
                 else:
                     case.call()
+                if i == 0:
+                    case.first = time.perf_counter() - t0
         except Exception as err:  # e.g. out of memory on a small machine
             case.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
             progress(f"  {case.group} / {case.name}: {case.error}")
@@ -347,8 +354,9 @@ def orthogonal_cases(n: int, rngs: Sequence[str], with_torch: bool) -> list[Case
         cases.append(Case("orthogonal", f"orthogonal {n}x{n}", name, fn, nbytes, {"n": n, **meta}))
 
     for r in rngs:
-        init = orthogonal(rng=r)
-        add(f"jinit[{r}]", lambda init=init: init(key, shape), kind="jinit", rng=r)
+        for method in ("householder", "qr"):
+            init = orthogonal(method=method, rng=r)
+            add(f"jinit {method} [{r}]", lambda init=init: init(key, shape), kind="jinit", rng=r, method=method)
     jorth = jax.jit(lambda k: jax.nn.initializers.orthogonal()(k, shape))
     add("jax.nn", lambda: jorth(key), kind="jax.nn")
     z = jax.random.normal(key, shape, jnp.float32)
@@ -369,7 +377,7 @@ def orthogonal_ratios(records: list[dict]) -> list[dict]:
     for name, r in by.items():
         if r.get("kind") != "jinit":
             continue
-        row = {"name": name, "jinit_ms": r["min_ms"]}
+        row = {"name": name, "jinit_ms": r["min_ms"], "first_call_ms": r.get("first_call_ms")}
         if qr:
             row["over_qr"] = round(r["min_ms"] / qr["min_ms"], 3)
         for other, key in (("jax.nn", "vs_jax_nn"), ("torch alloc", "vs_torch")):
@@ -622,11 +630,12 @@ def _print_tables(console, results: dict) -> None:
         console.print(t)
     if results.get("orthogonal_ratios"):
         t = Table(title="Orthogonal: jinit / LAPACK QR, and speed-ups")
-        for col in ("who", "jinit ms", "jinit / QR", "vs jax.nn", "vs torch"):
+        for col in ("who", "jinit ms", "first call ms", "jinit / QR", "vs jax.nn", "vs torch"):
             t.add_column(col, justify="left" if col == "who" else "right")
         for r in results["orthogonal_ratios"]:
             t.add_row(
                 escape(r["name"]), _fmt_ms(r["jinit_ms"]),
+                _fmt_ms(r["first_call_ms"]) if r.get("first_call_ms") is not None else "-",
                 *(f"{r[k]:.2f}" if k in r else "-" for k in ("over_qr", "vs_jax_nn", "vs_torch")),
             )
         console.print(t)

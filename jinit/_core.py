@@ -132,7 +132,12 @@ def _describe(x: Any) -> str:
 
 
 def shard(
-    sample: Callable[[Any], jax.Array], key: Any, out_sharding: OutSharding, name: str | None = None
+    sample: Callable[[Any], jax.Array],
+    key: Any,
+    out_sharding: OutSharding,
+    name: str | None = None,
+    *,
+    whole: bool = False,
 ) -> jax.Array:
     """Runs ``sample(key)`` so that its result carries ``out_sharding``.
 
@@ -140,6 +145,12 @@ def shard(
     computes on each device only the values of its shard. Values do not depend on
     the sharding because JAX's partitionable threefry (the default) and jinit's
     own generators make every value a function of (key, index) only.
+
+    ``whole=True`` is for samplers whose values couple all elements through
+    reductions (matrix products): partitioned, those would change the order of
+    floating-point sums, so the sampler runs replicated (every device computes
+    the whole array, bit-identical to the unsharded call) and each device keeps
+    its shard.
     """
     if out_sharding is None:
         return sample(key)
@@ -148,7 +159,13 @@ def shard(
             f"{name or 'initializer'}: out_sharding must be a jax.sharding.NamedSharding, a PartitionSpec "
             f"(inside `with jax.set_mesh(mesh)`), or None; got {_describe(out_sharding)}."
         )
-    out = jax.jit(sample, out_shardings=out_sharding)(key)
+    if whole:
+        replicated = PartitionSpec() if isinstance(out_sharding, PartitionSpec) else NamedSharding(
+            out_sharding.mesh, PartitionSpec()
+        )
+        out = jax.jit(lambda x: x, out_shardings=out_sharding)(jax.jit(sample, out_shardings=replicated)(key))
+    else:
+        out = jax.jit(sample, out_shardings=out_sharding)(key)
     mesh = jax.sharding.get_abstract_mesh()
     explicit_target = isinstance(out_sharding, PartitionSpec) or bool(out_sharding.mesh.explicit_axes)
     if not mesh.empty and mesh.explicit_axes and explicit_target:
@@ -207,6 +224,7 @@ def random_initializer(
     *,
     validate_shape: Callable[[Shape], None] | None = None,
     open_bounds: Callable[[Shape], tuple[float | None, float | None]] | None = None,
+    whole: bool = False,
 ) -> Initializer:
     """Builds the public initializer around ``body(key, shape, compute_dtype)``.
 
@@ -219,6 +237,8 @@ def random_initializer(
     None) of the distribution. Rounding to the requested dtype (or ``x*s + m``)
     can land a sample on a bound, so after the cast samples are clamped to the
     nearest value strictly inside, in that dtype.
+
+    ``whole``: see :func:`shard`.
     """
 
     def sample(key, shape, dtype):
@@ -241,7 +261,7 @@ def random_initializer(
             validate_shape(shape)
         if math.prod(shape) == 0:
             return shard(lambda _: jnp.zeros(shape, dtype), key, out_sharding, name)
-        return shard(lambda k: compiled(k, shape, dtype), key, out_sharding, name)
+        return shard(lambda k: compiled(k, shape, dtype), key, out_sharding, name, whole=whole)
 
     init.__name__ = init.__qualname__ = name
     return init

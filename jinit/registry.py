@@ -270,10 +270,11 @@ for _scheme in (
     Scheme(
         "orthogonal",
         lambda activation: _structured.orthogonal(scale=gain.gain_for(get_activation(activation))),
-        "W = g Q, Q Haar orthogonal (QR of N(0,1), sign-corrected), g = 1/sqrt(E[phi(z)^2])",
+        "W = g Q, Q Haar orthogonal (Householder reflectors drawn from N(0,1), sign-corrected: the law of "
+        "the sign-corrected QR of N(0,1)), g = 1/sqrt(E[phi(z)^2])",
         "All singular values equal g: the linear map preserves norms exactly and g restores the second "
         "moment through phi (sqrt 2 for ReLU); deep linear nets then learn in depth-independent time.",
-        "Saxe et al. 2014; gain as jinit.gain_for", "structured",
+        "Saxe et al. 2014; sampler Stewart 1980, Mezzadri 2007; gain as jinit.gain_for", "structured",
     ),
     Scheme(
         "sparse", _sparse_kernel,

@@ -23,6 +23,7 @@ Dirac kernel gives the exact identity map for even kernels too.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -32,7 +33,7 @@ import numpy as np
 from jax import lax
 
 from jinit import rng as _rng
-from jinit._core import Initializer, check_real, random_initializer
+from jinit._core import Initializer, check_choice, check_real, random_initializer
 
 __all__ = [
     "orthogonal",
@@ -82,28 +83,99 @@ def _conv_rank(initializer: str, shape, hint: str) -> None:
 # Orthogonal
 
 
-def _orthogonal_matrix(gen, key, rows: int, cols: int, scale, dtype) -> jax.Array:
+ORTHOGONAL_METHODS = ("householder", "qr")
+
+# Reflectors per block when the Householder product is accumulated with matrix
+# products. Larger blocks feed the matmuls better; smaller ones waste fewer
+# flops on each block's triangle and compile faster (the loop over blocks is
+# unrolled). 512 was fastest for 1024..4096 on a 2-core CPU.
+_BLOCK = 512
+
+
+def _stewart_reflectors(z: jax.Array):
+    """Householder reflectors of a Haar-distributed Q, from a Gaussian ``z`` (m, k), m >= k.
+
+    Householder QR of a Gaussian matrix reflects column j of a matrix whose
+    trailing (m - j) x (k - j) block is again i.i.d. Gaussian and independent of
+    the earlier reflectors (Gaussian matrices are invariant under orthogonal
+    maps). So the reflectors that QR would compute can be drawn directly, one
+    per column, from the entries on and below the diagonal of ``z`` (Stewart
+    1980), and only the product Q needs computing: LAPACK's ``orgqr`` half of a
+    QR, without the ``geqrf`` half.
+
+    Returns ``(v, tau, signs)``: ``v`` unit lower trapezoidal (m, k), the
+    reflector coefficients ``tau`` (k,), and ``signs`` (k,), sign(diag R), the
+    column signs (Mezzadri 2007) that make ``H_1 ... H_k diag(signs)`` Haar.
+    Conventions are LAPACK's ``larfg``: ``H x = beta e_1``, ``beta = -sign(x_0) ||x||``.
+    """
+    m, k = z.shape
+    rows = lax.broadcasted_iota(jnp.int32, (m, k), 0)
+    cols = lax.broadcasted_iota(jnp.int32, (m, k), 1)
+    x0 = jnp.diagonal(z)
+    tail = jnp.where(rows > cols, z, 0)
+    norm_sq = jnp.sum(tail * tail, axis=0)
+    # An exactly zero column (probability ~0 in float32) would make 0/0: treat its
+    # pivot as 1, which picks the reflector that only flips the sign of e_1.
+    x0 = jnp.where((x0 == 0) & (norm_sq == 0), jnp.ones_like(x0), x0)
+    sign_x0 = jnp.where(x0 >= 0, 1.0, -1.0).astype(z.dtype)
+    beta = -sign_x0 * jnp.sqrt(x0 * x0 + norm_sq)
+    tau = (beta - x0) / beta  # in [1, 2]: never 0, so 1/tau below is safe
+    v = tail / (x0 - beta) + (rows == cols).astype(z.dtype)
+    return v, tau, -sign_x0
+
+
+def _householder_product(v: jax.Array, tau: jax.Array, block: int = _BLOCK) -> jax.Array:
+    """``H_1 H_2 ... H_k I[:, :k]`` for ``H_j = I - tau_j v_j v_j^T`` (LAPACK ``orgqr``).
+
+    Blocks of reflectors are applied from the last to the first, each as one
+    compact-WY update ``C <- (I - V T V^T) C`` of the trailing block of Q, with
+    ``T^{-1} = diag(1/tau) + striu(V^T V)`` (Puglisi 1992; Joffrain et al.
+    2006) applied by a triangular solve. All the work is in two matrix products
+    per block, so it runs at the speed of XLA's matrix products (on a 2-core
+    CPU, 4096 x 4096: 1.4x faster than LAPACK's ``orgqr`` from OpenBLAS) and
+    on accelerators alike. ``precision=HIGHEST`` keeps float32 products exact to
+    float32 on TPUs (bfloat16 passes otherwise) and GPUs (TF32 otherwise).
+    """
+    m, k = v.shape
+    dot = functools.partial(jnp.matmul, precision=lax.Precision.HIGHEST)
+    q = jnp.eye(m, k, dtype=v.dtype)
+    vt = v.T
+    for start in reversed(range(0, k, block)):
+        stop = min(start + block, k)
+        vj, vtj = v[start:, start:stop], vt[start:stop, start:]
+        t_inv = jnp.triu(dot(vtj, vj), 1) + jnp.diag(1.0 / tau[start:stop])
+        c = q[start:, start:]
+        w = lax.linalg.triangular_solve(t_inv, dot(vtj, c), left_side=True, lower=False)
+        q = q.at[start:, start:].set(c - dot(vj, w))
+    return q
+
+
+def _orthogonal_matrix(gen, key, rows: int, cols: int, scale, dtype, method: str) -> jax.Array:
     """``scale`` times a Haar-distributed (rows, cols) matrix with orthonormal
     columns (rows >= cols) or rows (rows < cols).
 
-    QR runs on the tall orientation (m >= n) with ``mode="reduced"``, so the
-    factorization costs O(m n^2) and Q is m x n; the sign fix and the scale are a
-    single fused multiply by a length-n vector.
+    Both methods work on the tall orientation (m >= n), so the cost is O(m n^2)
+    and Q is m x n; the column signs and the scale are one fused multiply.
     """
     transpose = rows < cols
     m, n = (cols, rows) if transpose else (rows, cols)
     z = gen.normal(key, (m, n), dtype)
-    q, r = jnp.linalg.qr(z, mode="reduced")
-    # Mezzadri (2007): Q diag(sign(diag R)) is Haar; plain Q is not (LAPACK's
-    # Householder QR makes diag R have the sign opposite to the pivot). Zero
-    # diagonals have probability 0; mapping them to +1 keeps Q orthogonal anyway.
-    d = jnp.diagonal(r)
-    signs = jnp.where(d < 0, -1.0, 1.0).astype(dtype) * jnp.asarray(scale, dtype)
-    q = q * signs
+    if method == "qr":
+        q, r = jnp.linalg.qr(z, mode="reduced")
+        # Mezzadri (2007): Q diag(sign(diag R)) is Haar; plain Q is not (LAPACK's
+        # Householder QR makes diag R have the sign opposite to the pivot). Zero
+        # diagonals have probability 0; mapping them to +1 keeps Q orthogonal anyway.
+        signs = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(dtype)
+    else:
+        v, tau, signs = _stewart_reflectors(z)
+        q = _householder_product(v, tau)
+    q = q * (signs * jnp.asarray(scale, dtype))
     return q.T if transpose else q
 
 
-def orthogonal(scale: float = 1.0, column_axis: int = -1, *, rng: str | None = None) -> Initializer:
+def orthogonal(
+    scale: float = 1.0, column_axis: int = -1, *, method: str = "householder", rng: str | None = None
+) -> Initializer:
     r"""Random orthogonal weights (Saxe, McClelland & Ganguli, 2014), Haar-distributed.
 
     The kernel is viewed as a matrix :math:`A` of shape
@@ -111,8 +183,8 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, *, rng: str | None = N
     ``(in, out)`` kernel: ``A = W``; for a conv kernel ``(*spatial, in, out)``:
     rows are (spatial, in) positions, columns the output channels). Then
 
-    .. math:: Z_{ij} \sim \mathcal N(0, 1),\quad Z = QR,\quad
-              A = s\, Q\, \mathrm{diag}(\mathrm{sign}(\mathrm{diag}\, R))
+    .. math:: A = s\, Q\, \mathrm{diag}(\mathrm{sign}(\mathrm{diag}\, R)),\qquad
+              Z = QR,\quad Z_{ij} \sim \mathcal N(0, 1)
 
     with the QR taken on the tall orientation (:math:`Z` or :math:`Z^\top`,
     whichever has at least as many rows as columns). The sign correction
@@ -120,20 +192,36 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, *, rng: str | None = N
     orthogonal group / Stiefel manifold. :math:`A` has orthonormal columns
     (:math:`A^\top A = s^2 I`) when it is tall and orthonormal rows when it is wide.
 
+    ``method`` chooses how that distribution is sampled; both give exactly Haar
+    matrices, but different matrices for the same key:
+
+    * ``"householder"`` (default): Stewart (1980). The Householder reflectors
+      that a QR of :math:`Z` would compute are independent and simply
+      distributed (reflector :math:`j` maps a fresh Gaussian vector of length
+      :math:`m - j` to a multiple of :math:`e_1`), so they are drawn directly
+      from the entries on and below the diagonal of :math:`Z` and only their
+      product :math:`Q = H_1 \cdots H_n` is formed, in blocks of matrix
+      products. That skips the factorization half of the QR: on a 2-core CPU a
+      4096 x 4096 matrix takes about half of ``jnp.linalg.qr``'s time and less
+      than ``torch.nn.init.orthogonal_`` (numbers in the README).
+    * ``"qr"``: a LAPACK QR of :math:`Z`, the algorithm of
+      ``jax.nn.initializers.orthogonal`` and ``torch.nn.init.orthogonal_``. With
+      ``rng="jax"`` the values equal ``jax.nn.initializers.orthogonal(scale,
+      column_axis)`` for the same key (same draw, same QR, same signs).
+
     For a layer followed by an activation :math:`\phi`, ``scale =
     jinit.gain_for(phi)`` preserves the second moment (:math:`\sqrt 2` for ReLU),
     which is what the registry scheme ``"orthogonal"`` uses.
 
-    Values equal ``jax.nn.initializers.orthogonal(scale, column_axis)`` for the
-    same key with ``rng="jax"`` (same draw, same QR, same signs), but this one
-    also accepts ``out_sharding`` (JAX's raises ``NotImplementedError``): the
-    matrix is computed as usual and laid out with the sharding, so values do not
-    depend on it. float16/bfloat16 are computed in float32 (JAX's QR has no
-    bfloat16 kernel) and rounded once.
+    Unlike JAX's (which raises ``NotImplementedError``), this initializer
+    accepts ``out_sharding``: the matrix is computed as usual and laid out with
+    the sharding, so values do not depend on it. float16/bfloat16 are computed in
+    float32 (JAX's QR has no bfloat16 kernel) and rounded once.
 
     Args:
       scale: :math:`s \ge 0`, the singular value of the result.
       column_axis: the axis holding the columns (default ``-1``, the output axis).
+      method: ``"householder"`` (default) or ``"qr"``, see above.
       rng: generator name (see :mod:`jinit.rng`).
 
     Example:
@@ -147,6 +235,7 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, *, rng: str | None = N
     if isinstance(column_axis, bool) or not isinstance(column_axis, (numbers.Integral, np.integer)):
         raise TypeError(f"orthogonal: column_axis must be an int, got {column_axis!r}.")
     column_axis = int(column_axis)
+    check_choice("orthogonal", "method", method, ORTHOGONAL_METHODS)
     gen = _rng.resolve("orthogonal", rng)
 
     def validate(shape):
@@ -161,14 +250,16 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, *, rng: str | None = N
         axis = column_axis % len(shape)
         cols = shape[axis]
         rest = shape[:axis] + shape[axis + 1 :]
-        q = _orthogonal_matrix(gen, key, math.prod(rest), cols, scale, dtype)
+        q = _orthogonal_matrix(gen, key, math.prod(rest), cols, scale, dtype, method)
         q = q.reshape(rest + (cols,))
         return q if axis == len(shape) - 1 else jnp.moveaxis(q, -1, axis)
 
-    return random_initializer("orthogonal", body, validate_shape=validate)
+    return random_initializer("orthogonal", body, validate_shape=validate, whole=True)
 
 
-def delta_orthogonal(scale: float = 1.0, *, rng: str | None = None) -> Initializer:
+def delta_orthogonal(
+    scale: float = 1.0, *, method: str = "householder", rng: str | None = None
+) -> Initializer:
     r"""Delta-orthogonal conv kernels (Xiao et al., 2018, "Dynamical Isometry and a
     Mean Field Theory of CNNs: How to Train 10,000-Layer Vanilla Convolutional
     Neural Networks", Algorithm 1).
@@ -193,11 +284,14 @@ def delta_orthogonal(scale: float = 1.0, *, rng: str | None = None) -> Initializ
     the flattened kernel) for such down-projecting layers. For a dense
     ``(in, out)`` kernel delta-orthogonal is just :func:`orthogonal`; pass that.
 
-    Values equal ``jax.nn.initializers.delta_orthogonal(scale)`` for the same key
-    with ``rng="jax"``; ``out_sharding`` is supported.
+    With ``method="qr"`` and ``rng="jax"`` the values equal
+    ``jax.nn.initializers.delta_orthogonal(scale)`` for the same key; the default
+    ``"householder"`` samples the same distribution faster (see
+    :func:`orthogonal`). ``out_sharding`` is supported.
 
     Args:
       scale: :math:`s \ge 0`.
+      method: how :math:`H` is sampled, ``"householder"`` (default) or ``"qr"``, as in :func:`orthogonal`.
       rng: generator name (see :mod:`jinit.rng`).
 
     Example:
@@ -210,6 +304,7 @@ def delta_orthogonal(scale: float = 1.0, *, rng: str | None = None) -> Initializ
       0.0
     """
     check_real("delta_orthogonal", "scale", scale, nonnegative=True)
+    check_choice("delta_orthogonal", "method", method, ORTHOGONAL_METHODS)
     gen = _rng.resolve("delta_orthogonal", rng)
 
     def validate(shape):
@@ -224,10 +319,10 @@ def delta_orthogonal(scale: float = 1.0, *, rng: str | None = None) -> Initializ
 
     def body(key, shape, dtype):
         centre = tuple(centre_index(k) for k in shape[:-2])
-        h = _orthogonal_matrix(gen, key, shape[-2], shape[-1], scale, dtype)
+        h = _orthogonal_matrix(gen, key, shape[-2], shape[-1], scale, dtype, method)
         return jnp.zeros(shape, dtype).at[centre].set(h)
 
-    return random_initializer("delta_orthogonal", body, validate_shape=validate)
+    return random_initializer("delta_orthogonal", body, validate_shape=validate, whole=True)
 
 
 # ---------------------------------------------------------------------------

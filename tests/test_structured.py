@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.special
+import scipy.stats
 from flax import nnx
+from jax import lax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jinit import rng as jinit_rng
+from jinit import structured as jinit_structured
 from jinit.structured import (
     centre_index,
     delta_orthogonal,
@@ -52,8 +55,9 @@ def _assert_orthonormal(a, scale=1.0, atol=1e-5):
     "shape,column_axis",
     [((100, 30), -1), ((30, 100), -1), ((3, 3, 16, 32), -1), ((5, 7, 2), 0), ((4, 50, 3), 1), ((1, 17), -1)],
 )
-def test_orthogonal_is_orthonormal(shape, column_axis):
-    w = orthogonal(column_axis=column_axis)(KEY, shape)
+@pytest.mark.parametrize("method", ["householder", "qr"])
+def test_orthogonal_is_orthonormal(shape, column_axis, method):
+    w = orthogonal(column_axis=column_axis, method=method)(KEY, shape)
     assert w.shape == shape and w.dtype == jnp.float32
     _assert_orthonormal(_matrix(w, column_axis))
 
@@ -64,8 +68,8 @@ def test_orthogonal_scale():
 
 
 @pytest.mark.parametrize("shape,column_axis", [((4, 6), -1), ((5, 3, 2), 1)])
-def test_orthogonal_matches_jax(shape, column_axis):
-    ours = orthogonal(0.7, column_axis)(KEY, shape)
+def test_orthogonal_qr_matches_jax(shape, column_axis):
+    ours = orthogonal(0.7, column_axis, method="qr")(KEY, shape)
     theirs = jax.nn.initializers.orthogonal(0.7, column_axis)(KEY, shape)
     np.testing.assert_array_equal(ours, theirs)
 
@@ -81,22 +85,21 @@ def _sphere_coordinate_cdf(n):
     return cdf
 
 
-_ORTHOGONAL = orthogonal()
-
-
 @functools.lru_cache
-def _many(shape, n=4000):
-    keys = jax.random.split(jax.random.key(42), n)
-    return np.asarray(jax.vmap(lambda k: _ORTHOGONAL(k, shape))(keys), np.float64)
+def _many(shape, method="householder", n=4000, seed=42):
+    init = orthogonal(method=method)
+    keys = jax.random.split(jax.random.key(seed), n)
+    return np.asarray(jax.vmap(lambda k: init(k, shape))(keys), np.float64)
 
 
+@pytest.mark.parametrize("method", ["householder", "qr"])
 @pytest.mark.parametrize("shape", [(5, 5), (7, 3), (3, 7)])
-def test_orthogonal_is_haar(shape):
+def test_orthogonal_is_haar(shape, method):
     """Every entry of a Haar matrix is a coordinate of a uniform unit vector of
     length max(rows, cols) (a column of a tall matrix, a row of a wide one).
     Without the sign fix LAPACK's QR makes Q[0, 0] always negative: the KS test
     and the mean of the diagonal catch that."""
-    qs = _many(shape)
+    qs = _many(shape, method)
     cdf = _sphere_coordinate_cdf(max(shape))
     for i, j in [(0, 0), (1, 1), (2, 0), (0, 2), (2, 2)]:
         stats.assert_ks(qs[:, i, j], cdf)
@@ -105,12 +108,85 @@ def test_orthogonal_is_haar(shape):
     stats.assert_var(qs[:, 0, 0] * math.sqrt(max(shape)), 1.0)
 
 
+@pytest.mark.parametrize("method", ["householder", "qr"])
+def test_orthogonal_haar_joint_moments(method):
+    """Fourth-order joint moments of Haar O(n) (Weingarten calculus; e.g. Collins &
+    Sniady 2006): E[Q11^2 Q22^2] = (n+1)/((n-1)n(n+2)), E[Q11 Q12 Q21 Q22] =
+    -1/((n-1)n(n+2)), and E[(tr Q)^2] = 1. Marginals alone would not see a
+    sampler that gets the dependence between entries wrong."""
+    n = 5
+    qs = _many((n, n), method)
+    stats.assert_mean(qs[:, 0, 0] ** 2 * qs[:, 1, 1] ** 2, (n + 1) / ((n - 1) * n * (n + 2)))
+    stats.assert_mean(qs[:, 0, 0] * qs[:, 0, 1] * qs[:, 1, 0] * qs[:, 1, 1], -1 / ((n - 1) * n * (n + 2)))
+    stats.assert_mean(np.trace(qs, axis1=1, axis2=2) ** 2, 1.0)
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (7, 3)])
+def test_orthogonal_methods_same_distribution(shape):
+    """Two-sample KS tests between the methods (independent keys) on non-linear
+    functionals of the whole matrix: the trace of the top square block and the
+    largest eigenvalue of its symmetric part."""
+    a, b = _many(shape, "householder", seed=1), _many(shape, "qr", seed=2)
+    k = min(shape)
+    for stat in (
+        lambda q: np.trace(q[:, :k, :k], axis1=1, axis2=2),
+        lambda q: np.linalg.eigvalsh(q[:, :k, :k] + np.swapaxes(q[:, :k, :k], 1, 2))[:, -1],
+    ):
+        assert scipy.stats.ks_2samp(stat(a), stat(b)).pvalue > stats.KS_ALPHA
+
+
 def test_orthogonal_haar_determinant_signs():
     """Haar on O(n): det = +1 and -1 with probability 1/2 each."""
-    qs = _many((5, 5))
-    dets = np.linalg.det(qs)
-    np.testing.assert_allclose(np.abs(dets), 1.0, atol=1e-5)
-    stats.assert_mean(np.sign(dets), 0.0)
+    for method in ("householder", "qr"):
+        dets = np.linalg.det(_many((5, 5), method))
+        np.testing.assert_allclose(np.abs(dets), 1.0, atol=1e-5)
+        stats.assert_mean(np.sign(dets), 0.0)
+
+
+def _reflectors(shape, seed=0):
+    z = jax.random.normal(jax.random.key(seed), shape, jnp.float64 if jax.config.x64_enabled else jnp.float32)
+    return z, *jinit_structured._stewart_reflectors(z)
+
+
+@pytest.mark.parametrize("shape", [(9, 9), (12, 5), (1, 1), (40, 33)])
+def test_stewart_reflectors_follow_lapack_larfg(shape):
+    """Reflector j maps column j of z (from the diagonal down) to beta_j e_1 with
+    beta_j = -sign(z_jj) ||x|| (LAPACK larfg), is orthogonal (tau = 2 / ||v||^2),
+    and the returned sign is sign(beta_j) = sign(diag R)."""
+    z, v, tau, signs = (np.asarray(a, np.float64) for a in _reflectors(shape))
+    m, k = shape
+    np.testing.assert_array_equal(np.triu(v, 1), 0)
+    np.testing.assert_array_equal(np.diagonal(v), 1)
+    np.testing.assert_allclose(tau, 2 / np.sum(v * v, axis=0), rtol=1e-5)
+    for j in range(k):
+        x = z[j:, j]
+        h = np.eye(m - j) - tau[j] * np.outer(v[j:, j], v[j:, j])
+        beta = -np.sign(x[0]) * np.linalg.norm(x)
+        np.testing.assert_allclose(h @ x, beta * np.eye(m - j)[0], atol=1e-5 * np.linalg.norm(x))
+        assert signs[j] == np.sign(beta)
+
+
+@pytest.mark.parametrize("block", [1, 3, 8, 512])
+@pytest.mark.parametrize("shape", [(9, 9), (12, 5), (1, 1), (40, 33)])
+def test_householder_product_blocked_equals_lapack_and_explicit(shape, block):
+    """The blocked compact-WY product equals LAPACK's orgqr
+    (lax.linalg.householder_product) and the product of the reflectors
+    multiplied out one by one in float64."""
+    _, v, tau, _ = _reflectors(shape)
+    ours = np.asarray(jinit_structured._householder_product(v, tau, block), np.float64)
+    np.testing.assert_allclose(ours, lax.linalg.householder_product(v, tau), atol=2e-6)
+    m, k = shape
+    vv, tt = np.asarray(v, np.float64), np.asarray(tau, np.float64)
+    q = np.eye(m)[:, :k]
+    for j in reversed(range(k)):
+        q = q - tt[j] * np.outer(vv[:, j], vv[:, j] @ q)
+    np.testing.assert_allclose(ours, q, atol=2e-6)
+
+
+def test_orthogonal_householder_large_is_orthonormal():
+    """A matrix large enough to take several blocks of the accumulation."""
+    w = orthogonal(method="householder")(KEY, (1300, 1100))
+    _assert_orthonormal(np.asarray(w), atol=2e-5)
 
 
 def test_orthogonal_sharded_equals_unsharded():
@@ -149,6 +225,8 @@ def test_orthogonal_errors():
         orthogonal(scale=-1.0)
     with pytest.raises(ValueError, match=r"orthogonal: invalid rng='nope'; valid choices are 'jax'"):
         orthogonal(rng="nope")
+    with pytest.raises(ValueError, match=r"orthogonal: invalid method='svd'; valid choices are 'householder', 'qr'"):
+        orthogonal(method="svd")
     with pytest.raises(TypeError, match="orthogonal: key must be a PRNG key"):
         orthogonal()((3, 4), KEY)
     with pytest.raises(TypeError, match="orthogonal: dtype must be a floating type"):
@@ -166,7 +244,8 @@ def test_delta_orthogonal_structure(shape):
     h = w[centre]
     np.testing.assert_allclose(h @ h.T, 1.5**2 * np.eye(shape[-2]), atol=1e-5)
     if len(shape) == 4:
-        np.testing.assert_array_equal(w, jax.nn.initializers.delta_orthogonal(1.5)(KEY, shape))
+        qr = delta_orthogonal(scale=1.5, method="qr")(KEY, shape)
+        np.testing.assert_array_equal(qr, jax.nn.initializers.delta_orthogonal(1.5)(KEY, shape))
     w[centre] = 0
     assert not w.any()
 
@@ -194,6 +273,8 @@ def test_delta_orthogonal_sharded_and_errors():
         init(KEY, (8, 8))
     with pytest.raises(ValueError, match="delta_orthogonal: scale must be >= 0"):
         delta_orthogonal(-0.5)
+    with pytest.raises(ValueError, match=r"delta_orthogonal: invalid method='QR'; valid choices are"):
+        delta_orthogonal(method="QR")
 
 
 # ---------------------------------------------------------------------------
