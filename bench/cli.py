@@ -351,6 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bench.results import ResultsError, ResultStore, config_hash, settings_hash
 
+    # The library versions change the numbers too (an initializer's sampler may
+    # change between jinit versions): results are only resumed under the same ones.
+    import jax
+
+    cfg["versions"] = {"jinit": _registry().__version__, "jax": jax.__version__}
     cfg["settings_hash"] = settings_hash(cfg)
     out_dir = args.out or os.path.join("results", _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -361,8 +366,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             ResultStore.check_resumable(existing, cfg)
     except ResultsError as err:
         parser.error(f"--out {out_dir}: {err}")
-
-    import jax
 
     from bench.train import SchemeUnavailable, Trainer, TrainSettings
 

@@ -46,7 +46,7 @@ from jinit.structured import *  # noqa: F403
 from jinit.tree import fixup_rules, gpt2_rules, reinit, rezero_rules, skipinit_rules
 from jinit.variance import *  # noqa: F403
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
     ["Initializer", "generators", "get_default_rng", "set_default_rng"]

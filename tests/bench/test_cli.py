@@ -107,6 +107,19 @@ def test_interrupt_then_resume(tmp_path, monkeypatch, capsys):
     assert "different settings" in capsys.readouterr().err
     assert open(os.path.join(out, "results.json")).read() == before
 
+    # results of another jinit version: refused too, naming the versions
+    from bench.results import settings_hash
+
+    old = json.loads(before)
+    old["config"]["versions"]["jinit"] = "0.0.1"
+    old["config"]["settings_hash"] = settings_hash(old["config"])
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(old, f)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    assert exc.value.code == 2
+    assert "'jinit': '0.0.1'" in capsys.readouterr().err
+
 
 def test_sigint_in_a_sharded_subprocess(tmp_path):
     """A real SIGINT to ``python -m bench`` running on 4 forced CPU devices: exit
