@@ -166,14 +166,16 @@ def test_stewart_reflectors_follow_lapack_larfg(shape):
         assert signs[j] == np.sign(beta)
 
 
-@pytest.mark.parametrize("block", [1, 3, 8, 512])
-@pytest.mark.parametrize("shape", [(9, 9), (12, 5), (1, 1), (40, 33)])
+@pytest.mark.parametrize(
+    "shape,block",
+    [((1, 1), 1), ((9, 9), 1), ((9, 9), 4), ((12, 5), 2), ((12, 5), 512), ((40, 33), 8), ((40, 33), 512)],
+)
 def test_householder_product_blocked_equals_lapack_and_explicit(shape, block):
     """The blocked compact-WY product equals LAPACK's orgqr
     (lax.linalg.householder_product) and the product of the reflectors
     multiplied out one by one in float64."""
     _, v, tau, _ = _reflectors(shape)
-    ours = np.asarray(jinit_structured._householder_product(v, tau, block), np.float64)
+    ours = np.asarray(jax.jit(jinit_structured._householder_product, static_argnums=2)(v, tau, block), np.float64)
     np.testing.assert_allclose(ours, lax.linalg.householder_product(v, tau), atol=2e-6)
     m, k = shape
     vv, tt = np.asarray(v, np.float64), np.asarray(tau, np.float64)
