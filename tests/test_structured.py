@@ -124,15 +124,28 @@ def test_orthogonal_haar_joint_moments(method):
 @pytest.mark.parametrize("shape", [(5, 5), (7, 3)])
 def test_orthogonal_methods_same_distribution(shape):
     """Two-sample KS tests between the methods (independent keys) on non-linear
-    functionals of the whole matrix: the trace of the top square block and the
-    largest eigenvalue of its symmetric part."""
+    functionals of the whole matrix: the trace of the top square block, the
+    largest eigenvalue of its symmetric part, and a corner entry."""
     a, b = _many(shape, "householder", seed=1), _many(shape, "qr", seed=2)
-    k = min(shape)
-    for stat in (
-        lambda q: np.trace(q[:, :k, :k], axis1=1, axis2=2),
-        lambda q: np.linalg.eigvalsh(q[:, :k, :k] + np.swapaxes(q[:, :k, :k], 1, 2))[:, -1],
-    ):
-        assert scipy.stats.ks_2samp(stat(a), stat(b)).pvalue > stats.KS_ALPHA
+    for x, y in zip(_haar_statistics(a, min(shape)), _haar_statistics(b, min(shape))):
+        assert scipy.stats.ks_2samp(x, y).pvalue > stats.KS_ALPHA
+
+
+def _haar_statistics(q, k):
+    top = q[:, :k, :k]
+    return (np.trace(top, axis1=1, axis2=2), np.linalg.eigvalsh(top + np.swapaxes(top, 1, 2))[:, -1], q[:, -1, 0])
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (7, 3)])
+def test_orthogonal_same_distribution_as_torch(shape):
+    """Two-sample KS tests against ``torch.nn.init.orthogonal_`` (QR of a Gaussian
+    with the sign fix) on functionals of the whole matrix."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = np.stack([torch.nn.init.orthogonal_(torch.empty(shape)).double().numpy() for _ in range(4000)])
+    ours = _many(shape, "householder", seed=3)
+    for a, b in zip(_haar_statistics(ours, min(shape)), _haar_statistics(theirs, min(shape))):
+        assert scipy.stats.ks_2samp(a, b).pvalue > stats.KS_ALPHA
 
 
 def test_orthogonal_haar_determinant_signs():
