@@ -132,11 +132,12 @@ def _householder_product(v: jax.Array, tau: jax.Array, block: int = _BLOCK) -> j
     block's triangular factor comes from ``T^{-1} = diag(1/tau) + striu(V^T V)``
     (Joffrain et al. 2006), inverted for all blocks in one batched triangular
     solve (LAPACK's ``larft`` also forms T explicitly); one solve instead of one
-    per block halves the compile time. The work is two matrix products per
+    per block cuts the compile time (4096 x 4096: first call 4.1 -> 3.2 s). The work is two matrix products per
     block, so it runs at the speed of XLA's matrix products (on a 2-core CPU,
     4096 x 4096: 1.6x faster than LAPACK's ``orgqr`` from OpenBLAS), with
-    ops that every XLA backend has. ``precision=HIGHEST`` keeps float32 products exact to
-    float32 on TPUs (bfloat16 passes otherwise) and GPUs (TF32 otherwise).
+    ops that every XLA backend has. ``precision=HIGHEST`` keeps the products at
+    full float32 precision on TPUs (bfloat16 passes otherwise) and GPUs (TF32
+    otherwise).
     """
     m, k = v.shape
     dot = functools.partial(jnp.matmul, precision=lax.Precision.HIGHEST)
