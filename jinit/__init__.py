@@ -24,6 +24,8 @@ ZerO), :mod:`jinit.tree` (whole-model rules: GPT-2, Fixup, ReZero),
 from jinit import (
     basic,
     data_dependent,
+    layout,
+    models,
     diagnostics,
     gain,
     meanfield,
@@ -43,7 +45,20 @@ from jinit.meanfield import critical_bias, critical_normal, critical_sigma_w
 from jinit.registry import *  # noqa: F403
 from jinit.rng import generators, get_default_rng, set_default_rng
 from jinit.structured import *  # noqa: F403
-from jinit.tree import fixup_rules, gpt2_rules, reinit, rezero_rules, skipinit_rules
+from jinit.layout import Layout, LeafSpec
+from jinit.models import linen_layouts, model_layouts
+from jinit.tree import (
+    RESIDUAL_OUTPUTS,
+    Rule,
+    fixup_rules,
+    gpt2_rules,
+    init,
+    match_rules,
+    reinit,
+    rezero_rules,
+    skipinit_rules,
+    tree_paths,
+)
 from jinit.variance import *  # noqa: F403
 
 __version__ = "0.2.0"
@@ -54,7 +69,9 @@ __all__ = (
     + variance.__all__
     + gain.__all__
     + structured.__all__
-    + ["reinit", "gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules"]
+    + ["init", "reinit", "Rule", "LeafSpec", "Layout", "tree_paths", "match_rules", "RESIDUAL_OUTPUTS"]
+    + ["linen_layouts", "model_layouts"]
+    + ["gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules"]
     + ["lsuv", "LSUVLayer"]
     + ["critical_normal", "critical_bias", "critical_sigma_w"]
     + ["signal_propagation", "jacobian_spectrum", "plot_signal_propagation", "SignalReport"]

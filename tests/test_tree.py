@@ -16,6 +16,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jinit import basic, variance
+from jinit.layout import LeafSpec
 from jinit.structured import orthogonal
 from jinit.tree import (
     fixup_rules,
@@ -160,7 +161,7 @@ def test_shardings_kept_and_values_independent_of_them():
         "conv": {"kernel": NamedSharding(mesh, P(None, None, "b", "a"))},
     }
     sharded = jax.device_put(params, shardings)
-    rules = [("*bias", basic.normal(0.1)), ("*", variance.he_normal())]
+    rules = [("*bias", basic.normal(0.1)), ("*", variance.he_normal(), LeafSpec())]
     new_sharded = reinit(KEY, sharded, rules)
     new_plain = reinit(KEY, params, rules)
     leaves = zip(jax.tree.leaves(new_sharded), jax.tree.leaves(shardings), jax.tree.leaves(new_plain))
@@ -196,9 +197,9 @@ def test_nnx_state_roundtrip():
 
 def test_reinit_errors_name_the_rule():
     params = _mlp_params()
-    with pytest.raises(TypeError, match=r"reinit: rule 1 \('\*kernel', 3\): initializer must be callable"):
+    with pytest.raises(TypeError, match=r"reinit: rule 1 \('\*kernel'\): initializer must be an initializer"):
         reinit(KEY, params, [("*bias", basic.zeros()), ("*kernel", 3)])
-    with pytest.raises(TypeError, match=r"reinit: rule 0 \(5, .*\): pattern must be a glob string, a 're:'-prefixed regex"):
+    with pytest.raises(TypeError, match=r"reinit: rule 0 \(5\): a pattern must be a non-empty glob string"):
         reinit(KEY, params, [(5, basic.zeros())])
     with pytest.raises(ValueError, match=r"reinit: rule 0 .*invalid regular expression '\(unclosed'"):
         reinit(KEY, params, [("re:(unclosed", basic.zeros())])
@@ -293,10 +294,11 @@ def test_fixup_exponent_three_layer_branches():
     assert all(not new[f"b{i}"]["l2"]["kernel"].any() for i in range(L))
     assert new["stem"]["kernel"] is params["stem"]["kernel"]  # others=None
     # m = 1: only zeroing, no scaled layer
-    assert [p for p, _ in fixup_rules(3, "*/l0/kernel", others=None)] == ["*/l0/kernel"]
+    assert [r.pattern for r in fixup_rules(3, "*/l0/kernel", others=None)] == ["*/l0/kernel"]
     # scalar biases and multipliers
     extra = fixup_rules(2, ["*a", "*b"], scalar_biases="*fixup_bias*", multipliers="*fixup_scale", others=None)
-    out = reinit(KEY, {"x_fixup_bias0": jnp.ones(()), "x_fixup_scale": jnp.zeros(())}, extra)
+    tree = {f"{i}": {"a": jnp.ones((4, 4)), "b": jnp.ones((4, 4))} for i in range(2)}
+    out = reinit(KEY, {**tree, "x_fixup_bias0": jnp.ones(()), "x_fixup_scale": jnp.zeros(())}, extra)
     assert float(out["x_fixup_bias0"]) == 0.0 and float(out["x_fixup_scale"]) == 1.0
 
 
