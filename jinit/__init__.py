@@ -22,6 +22,7 @@ ZerO), :mod:`jinit.tree` (whole-model rules: GPT-2, Fixup, ReZero),
 """
 
 from jinit import (
+    audit as _audit_module,
     basic,
     data_dependent,
     layout,
@@ -45,6 +46,7 @@ from jinit.meanfield import critical_bias, critical_normal, critical_sigma_w
 from jinit.registry import *  # noqa: F403
 from jinit.rng import generators, get_default_rng, set_default_rng
 from jinit.structured import *  # noqa: F403
+from jinit.audit import Audit, AuditRow, audit
 from jinit.layout import Layout, LeafSpec
 from jinit.models import linen_layouts, model_layouts
 from jinit.tree import (
@@ -70,7 +72,7 @@ __all__ = (
     + gain.__all__
     + structured.__all__
     + ["init", "reinit", "Rule", "LeafSpec", "Layout", "tree_paths", "match_rules", "RESIDUAL_OUTPUTS"]
-    + ["linen_layouts", "model_layouts"]
+    + ["linen_layouts", "model_layouts", "audit", "Audit", "AuditRow"]
     + ["gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules"]
     + ["lsuv", "LSUVLayer"]
     + ["critical_normal", "critical_bias", "critical_sigma_w"]

@@ -218,7 +218,7 @@ def _uncalled_factory(init: Any) -> bool:
 
 
 class _Compiled:
-    __slots__ = ("index", "rule", "label", "_tests")
+    __slots__ = ("index", "rule", "label", "short", "_tests")
 
     def __init__(self, index: int, rule: Rule, where: str):
         self.index, self.rule = index, rule
@@ -228,6 +228,7 @@ class _Compiled:
         else:
             shown = repr(shown)
         self.label = f"{where}: rule {index} ({shown}{', ' + rule.what if rule.what else ''})"
+        self.short = f"rule {index} ({rule.what or shown})"
         alternatives = rule.pattern if isinstance(rule.pattern, tuple) else (rule.pattern,)
         if not alternatives:
             raise TypeError(f"{self.label}: an empty tuple of patterns selects nothing.")
