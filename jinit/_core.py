@@ -9,6 +9,7 @@ fails with a message naming the initializer, the argument and the valid choices.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 import types
@@ -18,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.nn.initializers import Initializer
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -28,6 +30,20 @@ DType = Any
 OutSharding = NamedSharding | PartitionSpec | None
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+COMPLEX_DTYPES = ("complex64", "complex128")
+
+# Kinds of dtypes an initializer may accept: random weights need "float" (some
+# also "complex"); deterministic fills are exact in integer and bool dtypes too.
+FLOAT = ("float",)
+FLOAT_COMPLEX = ("float", "complex")
+EXACT = ("float", "integer", "bool")
+ANY_KIND = ("float", "complex", "integer", "bool")
+_KIND_TEXT = {
+    "float": f"a floating type ({', '.join(FLOAT_DTYPES)})",
+    "complex": f"a complex type ({', '.join(COMPLEX_DTYPES)})",
+    "integer": "an integer type",
+    "bool": "bool",
+}
 
 
 def check_choice(initializer: str, argument: str, value: Any, choices: Sequence[str]) -> str:
@@ -97,32 +113,106 @@ def check_shape(initializer: str, shape: Any) -> Shape:
     )
 
 
-def check_float_dtype(initializer: str, dtype: Any) -> np.dtype:
-    """Resolves ``dtype`` (None means float32) and rejects non-floating types."""
+def _kind(dtype: np.dtype) -> str | None:
+    for kind, base in (("bool", jnp.bool_), ("integer", jnp.integer), ("float", jnp.floating),
+                       ("complex", jnp.complexfloating)):
+        if jnp.issubdtype(dtype, base):
+            return kind
+    return None
+
+
+def check_dtype(initializer: str, dtype: Any, kinds: Sequence[str] = FLOAT, default: Any = None) -> np.dtype:
+    """Resolves ``dtype`` (None means ``default``, itself None meaning float32) and
+    rejects the kinds of dtype (``"float"``, ``"complex"``, ``"integer"``,
+    ``"bool"``) not in ``kinds``, and 64-bit types while ``jax_enable_x64`` is off."""
     if dtype is None:
-        return np.dtype(jnp.float32)
+        dtype = jnp.float32 if default is None else default
     try:
         resolved = jnp.dtype(dtype)
     except TypeError as err:
         raise TypeError(f"{initializer}: dtype {dtype!r} is not a dtype.") from err
-    if not jnp.issubdtype(resolved, jnp.floating):
+    kind = _kind(resolved)
+    if kind not in kinds:
+        allowed = " or ".join(_KIND_TEXT[k] for k in kinds)
+        if kind == "complex":
+            why = f"complex dtypes are not supported by {initializer}; "
+            raise TypeError(f"{initializer}: {why}dtype must be {allowed}, got {resolved.name}.")
+        tail = ": random weights cannot be represented in it." if kind in ("integer", "bool") else "."
+        raise TypeError(f"{initializer}: dtype must be {allowed}, got {resolved.name}{tail}")
+    canonical = jax.dtypes.canonicalize_dtype(resolved)
+    if canonical != resolved:
         raise TypeError(
-            f"{initializer}: dtype must be a floating type ({', '.join(FLOAT_DTYPES)}), "
-            f"got {resolved.name}: random weights cannot be represented in it."
-        )
-    if resolved == np.float64 and not jax.config.jax_enable_x64:
-        raise TypeError(
-            f"{initializer}: dtype float64 needs jax.config.update('jax_enable_x64', True); "
-            f"without it JAX would silently return float32."
+            f"{initializer}: dtype {resolved.name} needs jax.config.update('jax_enable_x64', True); "
+            f"without it JAX would silently return {np.dtype(canonical).name}."
         )
     return resolved
+
+
+def check_float_dtype(initializer: str, dtype: Any) -> np.dtype:
+    """Resolves ``dtype`` (None means float32) and rejects non-floating types."""
+    return check_dtype(initializer, dtype, FLOAT)
+
+
+def check_representable(initializer: str, argument: str, value: Any, dtype: np.dtype) -> None:
+    """Integer and bool dtypes hold only some values: a cast would silently
+    truncate (0.5 -> 0) or wrap (-1 -> 255), so such values are an error."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    v = np.asarray(value)
+    what = f"{argument}={value!r}" if v.ndim == 0 else f"{argument} (an array of shape {v.shape})"
+    if np.iscomplexobj(v) and not jnp.issubdtype(dtype, jnp.complexfloating):
+        if np.any(v.imag != 0):
+            raise ValueError(f"{initializer}: {what} has non-zero imaginary parts, not representable in {dtype.name}.")
+        v = v.real
+    if jnp.issubdtype(dtype, jnp.inexact):
+        return
+    if dtype == np.bool_:
+        ok, valid = bool(np.all((v == 0) | (v == 1))), "0 or 1 (False or True)"
+    else:
+        info = jnp.iinfo(dtype)
+        ok = bool(np.all((v == np.round(v)) & (v >= info.min) & (v <= info.max)))
+        valid = f"whole numbers in [{info.min}, {info.max}]"
+    if not ok:
+        raise ValueError(f"{initializer}: {what} cannot be represented in dtype {dtype.name}; valid values are {valid}.")
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype sampling happens in: at least float32, so that float16 and
     bfloat16 results are float32 samples rounded once (right statistics) rather
-    than samples built from 10- or 7-bit mantissas."""
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    than samples built from 10- or 7-bit mantissas. Complex, integer and bool
+    dtypes are their own compute dtype (bodies that accept them build them
+    exactly, complex ones from draws in the matching real dtype)."""
+    if dtype == np.float64 or _kind(dtype) in ("complex", "integer", "bool"):
+        return np.dtype(dtype)
+    return np.dtype(np.float32)
+
+
+def real_dtype(dtype: np.dtype) -> np.dtype:
+    """The real dtype of a complex one (complex64 -> float32); real dtypes unchanged."""
+    return np.dtype(jnp.finfo(dtype).dtype)
+
+
+def complex_normal(gen, key, shape, dtype) -> jax.Array:
+    r"""Circularly-symmetric complex normal, :math:`\mathbb E|z|^2 = 1`: real and
+    imaginary parts i.i.d. :math:`\mathcal N(0, 1/2)`, drawn from ``gen`` with the
+    two halves of ``jax.random.split(key)``. This is ``jax.random.normal``'s complex
+    law, and for the ``"jax"`` generator its values."""
+    k_re, k_im = jax.random.split(key)
+    real = real_dtype(dtype)
+    re, im = gen.normal(k_re, shape, real), gen.normal(k_im, shape, real)
+    return (re.astype(dtype) + 1j * im.astype(dtype)) / np.array(np.sqrt(2), dtype)
+
+
+def complex_polar(gen, key, shape, dtype, radius: Callable) -> jax.Array:
+    """``radius(u) * exp(i theta)``, ``u`` and ``theta / 2 pi`` i.i.d. U[0, 1): an
+    isotropic complex law given by its radial inverse CDF (Trabelsi et al. 2018,
+    "Deep Complex Networks"; ``jax.nn.initializers``' complex uniform and
+    truncated normal)."""
+    k_r, k_theta = jax.random.split(key)
+    real = real_dtype(dtype)
+    r = radius(gen.uniform(k_r, shape, real))
+    theta = jnp.asarray(2 * np.pi, real) * gen.uniform(k_theta, shape, real)
+    return lax.complex(r * jnp.cos(theta), r * jnp.sin(theta)).astype(dtype)
 
 
 def _describe(x: Any) -> str:
@@ -225,6 +315,9 @@ def random_initializer(
     validate_shape: Callable[[Shape], None] | None = None,
     open_bounds: Callable[[Shape], tuple[float | None, float | None]] | None = None,
     whole: bool = False,
+    dtype: Any = None,
+    kinds: Sequence[str] = FLOAT,
+    validate_dtype: Callable[[np.dtype, Shape | None], None] | None = None,
 ) -> Initializer:
     """Builds the public initializer around ``body(key, shape, compute_dtype)``.
 
@@ -234,16 +327,24 @@ def random_initializer(
     same program and agree bit for bit.
 
     ``open_bounds(shape)`` gives exclusive bounds ``(lo, hi)`` (either may be
-    None) of the distribution. Rounding to the requested dtype (or ``x*s + m``)
+    None) of a real distribution. Rounding to the requested dtype (or ``x*s + m``)
     can land a sample on a bound, so after the cast samples are clamped to the
     nearest value strictly inside, in that dtype.
 
+    ``dtype`` is the default dtype of the initializer (None: float32), checked
+    here, at factory time, against ``kinds`` (see :func:`check_dtype`) and
+    ``validate_dtype(dtype, None)``; a call's dtype is checked the same way, with
+    ``validate_dtype(dtype, shape)``.
+
     ``whole``: see :func:`shard`.
     """
+    default = check_dtype(name, dtype, kinds)
+    if validate_dtype is not None and dtype is not None:
+        validate_dtype(default, None)
 
     def sample(key, shape, dtype):
         x = body(key, shape, compute_dtype(dtype)).astype(dtype)
-        if open_bounds is not None:
+        if open_bounds is not None and _kind(dtype) == "float":
             lo, hi = open_bounds(shape)
             if lo is not None:
                 x = jnp.maximum(x, jnp.nextafter(jnp.asarray(lo, dtype), jnp.asarray(np.inf, dtype)))
@@ -253,15 +354,55 @@ def random_initializer(
 
     compiled = _compiled_sampler(name, body, open_bounds, sample)
 
-    def init(key, shape, dtype=jnp.float32, out_sharding: OutSharding = None) -> jax.Array:
+    def init(key, shape, dtype=default, out_sharding: OutSharding = None) -> jax.Array:
         key = check_key(name, key)
         shape = check_shape(name, shape)
-        dtype = check_float_dtype(name, dtype)
+        dtype = check_dtype(name, dtype, kinds, default)
         if validate_shape is not None:
             validate_shape(shape)
+        if validate_dtype is not None:
+            validate_dtype(dtype, shape)
         if math.prod(shape) == 0:
             return shard(lambda _: jnp.zeros(shape, dtype), key, out_sharding, name)
         return shard(lambda k: compiled(k, shape, dtype), key, out_sharding, name, whole=whole)
 
     init.__name__ = init.__qualname__ = name
     return init
+
+
+def _is_key(x: Any, nargs: int) -> bool:
+    """A typed PRNG key, or a raw ``uint32[2]`` key followed by more arguments (a
+    lone ``uint32[2]`` array could be a factory's own argument, e.g. a constant)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return False
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return True
+    return dtype == np.uint32 and tuple(getattr(x, "shape", ())) == (2,) and nargs >= 2
+
+
+def factory(fn: Callable | None = None, *, role: str = "kernel_init") -> Callable:
+    """Marks ``fn`` as an initializer factory: a call that passes a PRNG key first,
+    i.e. the factory itself handed over where an initializer belongs
+    (``kernel_init=jinit.he_normal``), raises a ``TypeError`` that says to call
+    it, instead of failing deep inside on the key. ``role`` is the layer argument
+    used in the message's example (``"bias_init"`` for fills)."""
+    if fn is None:
+        return functools.partial(factory, role=role)
+    required = any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in inspect.signature(fn).parameters.values()
+    )
+    call = f"jinit.{fn.__name__}({'...' if required else ''})"
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if args and _is_key(args[0], len(args)):
+            raise TypeError(
+                f"jinit.{fn.__name__} is a factory, not an initializer: pass {call} (note the call), "
+                f"e.g. nn.Dense(4, {role}={call})."
+            )
+        return fn(*args, **kwargs)
+
+    wrapper.__jinit_factory__ = True
+    return wrapper

@@ -16,10 +16,16 @@ import numpy as np
 
 from jinit import rng as _rng
 from jinit._core import (
+    ANY_KIND,
+    FLOAT_COMPLEX,
     Initializer,
+    check_dtype,
     check_key,
     check_real,
+    check_representable,
     check_shape,
+    complex_normal,
+    factory,
     random_initializer,
     shard,
 )
@@ -35,10 +41,11 @@ __all__ = [
 ]
 
 
-def constant(value: float = 0.0) -> Initializer:
-    r"""Fills every entry with ``value``.
+@factory(role="bias_init")
+def constant(value=0.0, *, dtype=None) -> Initializer:
+    r"""Fills every entry with ``value``, a scalar or an array broadcast to the shape.
 
-    .. math:: W_{ij} = c
+    .. math:: W_{ij} = c \quad\text{or}\quad W = \mathrm{broadcast}(C, \text{shape})
 
     Constant kernels are a trap: every unit of a layer computes the same function
     and receives the same gradient, so the units stay identical forever (the
@@ -46,57 +53,103 @@ def constant(value: float = 0.0) -> Initializer:
     the first layer. Constant init is right for biases, LayerNorm scales (1) and
     residual gates (0, see ReZero), not for kernels.
 
-    Integer and boolean dtypes are allowed here, since a fill is exact in them.
+    An array ``value`` (numpy or jax, as ``jax.nn.initializers.constant``, Keras'
+    and Haiku's ``Constant`` accept) is broadcast to the requested shape with
+    NumPy's rules, e.g. a per-channel ``(out,)`` vector for an ``(in, out)`` kernel;
+    a shape it does not broadcast to is a ``ValueError`` naming both shapes.
+
+    Every dtype is allowed (float, complex, integer, bool), since a fill is exact;
+    a value the dtype cannot hold (0.5 or 300 in int8, 2 in bool) is a ``ValueError``
+    rather than a silent truncation or wrap-around.
 
     Args:
-      value: the fill value (a real scalar).
+      value: the fill value: a finite real scalar, or a numeric array.
+      dtype: default dtype of the returned initializer (None: float32).
 
     Example:
-      >>> import jax, jinit
+      >>> import jax, jinit, numpy as np
       >>> jinit.constant(0.5)(jax.random.key(0), (2, 3))
       Array([[0.5, 0.5, 0.5],
              [0.5, 0.5, 0.5]], dtype=float32)
+      >>> jinit.constant(np.array([1, 2, 3]), dtype="int8")(jax.random.key(0), (2, 3))
+      Array([[1, 2, 3],
+             [1, 2, 3]], dtype=int8)
     """
-    return _fill("constant", value)
+    return _fill("constant", value, dtype)
 
 
-def _fill(name: str, value: float) -> Initializer:
-    check_real(name, "value", value)
+def _check_fill_value(name: str, value):
+    if isinstance(value, jax.core.Tracer):
+        return value
+    if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) > 0:
+        if np.dtype(value.dtype).kind not in "biufc":
+            raise TypeError(f"{name}: value must be a real scalar or a numeric array, got an array of dtype {value.dtype}.")
+        if not np.all(np.isfinite(np.asarray(value))):
+            raise ValueError(f"{name}: value must be finite, got an array of shape {tuple(value.shape)} with non-finite entries.")
+        return value
+    if isinstance(value, (list, tuple)):
+        raise TypeError(f"{name}: value must be a real scalar or a numpy/jax array, got {value!r} (wrap it in np.asarray).")
+    return check_real(name, "value", value)
 
-    def init(key, shape, dtype=jnp.float32, out_sharding=None) -> jax.Array:
+
+def _fill(name: str, value, dtype=None) -> Initializer:
+    value = _check_fill_value(name, value)
+    default = check_dtype(name, dtype, ANY_KIND)
+    if dtype is not None:
+        check_representable(name, "value", value, default)
+
+    def init(key, shape, dtype=default, out_sharding=None) -> jax.Array:
         check_key(name, key)
         shape = check_shape(name, shape)
-        dtype = jnp.dtype(jnp.float32 if dtype is None else dtype)
+        dtype = check_dtype(name, dtype, ANY_KIND, default)
+        check_representable(name, "value", value, dtype)
+        try:
+            broadcastable = np.broadcast_shapes(np.shape(value), shape) == shape
+        except ValueError:
+            broadcastable = False
+        if not broadcastable:
+            raise ValueError(
+                f"{name}: value of shape {np.shape(value)} is not broadcastable to the requested shape {shape}."
+            )
         return shard(lambda _: jnp.full(shape, value, dtype), key, out_sharding, name)
 
     init.__name__ = init.__qualname__ = name
     return init
 
 
-def zeros() -> Initializer:
+@factory(role="bias_init")
+def zeros(*, dtype=None) -> Initializer:
     r"""All zeros: :math:`W = 0`. The right default for biases; for kernels it
     makes every unit identical (see :func:`constant`).
+
+    Args:
+      dtype: default dtype of the returned initializer (None: float32); any dtype.
 
     Example:
       >>> import jax, jinit
       >>> jinit.zeros()(jax.random.key(0), (3,))
       Array([0., 0., 0.], dtype=float32)
     """
-    return _fill("zeros", 0.0)
+    return _fill("zeros", 0.0, dtype)
 
 
-def ones() -> Initializer:
+@factory(role="bias_init")
+def ones(*, dtype=None) -> Initializer:
     r"""All ones: :math:`W = 1`. For normalization scales; not for kernels.
+
+    Args:
+      dtype: default dtype of the returned initializer (None: float32); any dtype.
 
     Example:
       >>> import jax, jinit
       >>> jinit.ones()(jax.random.key(0), (2,))
       Array([1., 1.], dtype=float32)
     """
-    return _fill("ones", 1.0)
+    return _fill("ones", 1.0, dtype)
 
 
-def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None) -> Initializer:
+@factory
+def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None, dtype=None) -> Initializer:
     r"""Gaussian weights :math:`W_{ij} \sim \mathcal N(\mu, \sigma^2)`.
 
     With the defaults this is the write-ups' "mean-zero random" N(0, 1) init;
@@ -108,28 +161,42 @@ def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None) ->
     Note the argument order differs from ``torch.nn.init.normal_(mean, std)``;
     pass keywords.
 
+    Complex dtypes (complex64, complex128) give the circularly-symmetric complex
+    normal of ``jax.nn.initializers.normal``: :math:`W = \mu + \sigma Z`,
+    :math:`\mathbb E|W - \mu|^2 = \sigma^2`, real and imaginary parts i.i.d.
+    :math:`\mathcal N(0, \sigma^2/2)`.
+
     Args:
       stddev: :math:`\sigma \ge 0`.
       mean: :math:`\mu`.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating or complex.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.normal(stddev=0.1, mean=1.0)(jax.random.key(0), (256, 256))
       >>> print(f"{w.mean():.2f} {w.std():.2f}")
       1.00 0.10
+      >>> z = jinit.normal(0.1, dtype="complex64")(jax.random.key(0), (256, 256))
+      >>> print(z.dtype, f"{(abs(z) ** 2).mean():.3f} {z.real.var():.4f}")
+      complex64 0.010 0.0050
     """
     check_real("normal", "stddev", stddev, nonnegative=True)
     check_real("normal", "mean", mean)
     gen = _rng.resolve("normal", rng)
 
     def body(key, shape, dtype):
-        return gen.normal(key, shape, dtype) * jnp.asarray(stddev, dtype) + jnp.asarray(mean, dtype)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            z = complex_normal(gen, key, shape, dtype)
+        else:
+            z = gen.normal(key, shape, dtype)
+        return z * jnp.asarray(stddev, dtype) + jnp.asarray(mean, dtype)
 
-    return random_initializer("normal", body)
+    return random_initializer("normal", body, dtype=dtype, kinds=FLOAT_COMPLEX)
 
 
-def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None) -> Initializer:
+@factory
+def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None, dtype=None) -> Initializer:
     r"""Uniform weights :math:`W_{ij} \sim U[\text{low}, \text{high})`.
 
     Mean :math:`(a+b)/2`, variance :math:`(b-a)^2/12`. ``uniform(-0.01, 0.01)``
@@ -144,6 +211,7 @@ def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None) -> 
       low: lower bound ``a``.
       high: upper bound ``b > a``.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
       >>> import jax, jinit
@@ -165,7 +233,7 @@ def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None) -> 
         # (open_bounds does it again after a cast to float16/bfloat16).
         return jnp.minimum(lo + u * (hi - lo), jnp.nextafter(hi, lo))
 
-    return random_initializer("uniform", body, open_bounds=lambda shape: (None, high))
+    return random_initializer("uniform", body, open_bounds=lambda shape: (None, high), dtype=dtype)
 
 
 def _std_normal_pdf(x: float) -> float:
@@ -196,6 +264,7 @@ def truncated_normal_std(lower: float = -2.0, upper: float = 2.0) -> float:
     return math.sqrt(1.0 + (ta - tb) / z - ((pa - pb) / z) ** 2)
 
 
+@factory
 def truncated_normal(
     stddev: float = 1.0,
     mean: float = 0.0,
@@ -203,6 +272,7 @@ def truncated_normal(
     upper: float = 2.0,
     *,
     rng: str | None = None,
+    dtype=None,
 ) -> Initializer:
     r"""Truncated Gaussian: :math:`W = \mu + \sigma X`, :math:`X \sim \mathcal N(0,1)`
     conditioned on ``lower < X < upper``.
@@ -225,6 +295,7 @@ def truncated_normal(
       lower: lower bound in parent-stddev units.
       upper: upper bound in parent-stddev units, ``> lower``.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
       >>> import jax, jinit
@@ -251,5 +322,5 @@ def truncated_normal(
             return None, None
         return float(mean) + float(lower) * float(stddev), float(mean) + float(upper) * float(stddev)
 
-    return random_initializer("truncated_normal", body, open_bounds=open_bounds)
+    return random_initializer("truncated_normal", body, open_bounds=open_bounds, dtype=dtype)
 

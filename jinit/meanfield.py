@@ -82,7 +82,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _quadrature, basic, registry, variance
-from jinit._core import Initializer, check_real
+from jinit._core import FLOAT_COMPLEX, Initializer, check_dtype, check_real, factory
 
 __all__ = [
     "variance_map",
@@ -835,6 +835,7 @@ def phase_diagram(
 # --- initializers ------------------------------------------------------------------------------
 
 
+@factory
 def critical_normal(
     phi,
     sigma_b: float = 0.0,
@@ -843,6 +844,7 @@ def critical_normal(
     batch_axis=(),
     *,
     rng: str | None = None,
+    dtype=None,
 ) -> Initializer:
     r"""Gaussian weights at the edge of chaos: :math:`W \sim \mathcal N(0, \sigma_w^2/n_\text{in})`,
     :math:`\sigma_w` = :func:`critical_sigma_w` ``(phi, sigma_b)``, so that :math:`\chi_1 = 1`.
@@ -850,8 +852,8 @@ def critical_normal(
     Pair it with :func:`critical_bias` ``(sigma_b)`` for the biases. Correlations then propagate over
     :math:`\xi_c = \infty` layers (Schoenholz et al. 2017): tanh gets :math:`\sigma_w = 1` at
     :math:`\sigma_b = 0` (:math:`1.1225` at :math:`\sigma_b = 0.05`), relu :math:`\sqrt 2` (He).
-    Built on :func:`jinit.variance_scaling` (``mode="fan_in"``, ``distribution="normal"``); the axes
-    and ``rng`` mean the same as there.
+    Built on :func:`jinit.variance_scaling` (``mode="fan_in"``, ``distribution="normal"``); the axes,
+    ``rng`` and ``dtype`` (the returned initializer's default dtype) mean the same as there.
 
     Example:
       >>> import jax, jinit.meanfield as mf
@@ -861,13 +863,14 @@ def critical_normal(
     """
     sigma_w = critical_sigma_w(phi, sigma_b)
     return variance.variance_scaling(
-        sigma_w**2, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="critical_normal"
+        sigma_w**2, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="critical_normal", dtype=dtype
     )
 
 
-def critical_bias(sigma_b: float = 0.0, *, rng: str | None = None) -> Initializer:
+@factory(role="bias_init")
+def critical_bias(sigma_b: float = 0.0, *, rng: str | None = None, dtype=None) -> Initializer:
     r"""Biases :math:`b \sim \mathcal N(0, \sigma_b^2)` matching :func:`critical_normal` (zeros when
-    :math:`\sigma_b = 0`).
+    :math:`\sigma_b = 0`); ``dtype`` is the returned initializer's default dtype.
 
     Example:
       >>> import jax, jinit.meanfield as mf
@@ -875,4 +878,8 @@ def critical_bias(sigma_b: float = 0.0, *, rng: str | None = None) -> Initialize
       Array([0., 0., 0.], dtype=float32)
     """
     sigma_b = _std("critical_bias", "sigma_b", sigma_b, positive=False)
-    return basic.zeros() if sigma_b == 0.0 else basic.normal(stddev=sigma_b, rng=rng)
+    if dtype is not None:
+        check_dtype("critical_bias", dtype, FLOAT_COMPLEX)
+    if sigma_b == 0.0:
+        return basic.zeros(dtype=dtype)
+    return basic.normal(stddev=sigma_b, rng=rng, dtype=dtype)

@@ -33,7 +33,15 @@ import numpy as np
 from jax import lax
 
 from jinit import rng as _rng
-from jinit._core import Initializer, check_choice, check_real, random_initializer
+from jinit._core import (
+    EXACT,
+    Initializer,
+    check_choice,
+    check_real,
+    check_representable,
+    factory,
+    random_initializer,
+)
 
 __all__ = [
     "orthogonal",
@@ -185,8 +193,9 @@ def _orthogonal_matrix(gen, key, rows: int, cols: int, scale, dtype, method: str
     return q.T if transpose else q
 
 
+@factory
 def orthogonal(
-    scale: float = 1.0, column_axis: int = -1, *, method: str = "householder", rng: str | None = None
+    scale: float = 1.0, column_axis: int = -1, *, method: str = "householder", rng: str | None = None, dtype=None
 ) -> Initializer:
     r"""Random orthogonal weights (Saxe, McClelland & Ganguli, 2014), Haar-distributed.
 
@@ -235,6 +244,7 @@ def orthogonal(
       column_axis: the axis holding the columns (default ``-1``, the output axis).
       method: ``"householder"`` (default) or ``"qr"``, see above.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -266,11 +276,12 @@ def orthogonal(
         q = q.reshape(rest + (cols,))
         return q if axis == len(shape) - 1 else jnp.moveaxis(q, -1, axis)
 
-    return random_initializer("orthogonal", body, validate_shape=validate, whole=True)
+    return random_initializer("orthogonal", body, validate_shape=validate, whole=True, dtype=dtype)
 
 
+@factory
 def delta_orthogonal(
-    scale: float = 1.0, *, method: str = "householder", rng: str | None = None
+    scale: float = 1.0, *, method: str = "householder", rng: str | None = None, dtype=None
 ) -> Initializer:
     r"""Delta-orthogonal conv kernels (Xiao et al., 2018, "Dynamical Isometry and a
     Mean Field Theory of CNNs: How to Train 10,000-Layer Vanilla Convolutional
@@ -305,6 +316,7 @@ def delta_orthogonal(
       scale: :math:`s \ge 0`.
       method: how :math:`H` is sampled, ``"householder"`` (default) or ``"qr"``, as in :func:`orthogonal`.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -334,7 +346,7 @@ def delta_orthogonal(
         h = _orthogonal_matrix(gen, key, shape[-2], shape[-1], scale, dtype, method)
         return jnp.zeros(shape, dtype).at[centre].set(h)
 
-    return random_initializer("delta_orthogonal", body, validate_shape=validate, whole=True)
+    return random_initializer("delta_orthogonal", body, validate_shape=validate, whole=True, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -355,7 +367,17 @@ def _at_centre(matrix: jax.Array, shape, dtype) -> jax.Array:
     return jnp.zeros(shape, dtype).at[centre].set(matrix)
 
 
-def dirac(groups: int = 1, scale: float = 1.0) -> Initializer:
+def _scale_fits(initializer: str, scale):
+    """A ``validate_dtype`` hook: ``scale`` must be exact in integer and bool dtypes."""
+
+    def check(dtype, shape):
+        check_representable(initializer, "scale", scale, dtype)
+
+    return check
+
+
+@factory
+def dirac(groups: int = 1, scale: float = 1.0, *, dtype=None) -> Initializer:
     r"""Dirac-delta conv kernels: a conv layer initialized with it is the identity map.
 
     For a kernel ``(*spatial, in, out)`` (Flax HWIO; ``in`` is the number of
@@ -374,11 +396,13 @@ def dirac(groups: int = 1, scale: float = 1.0) -> Initializer:
     kernel sizes; for even sizes torch puts the 1 at :math:`k/\!/2`, which under
     SAME padding in Flax shifts the map by one pixel.
 
-    Deterministic: the key is checked but not used.
+    Deterministic: the key is checked but not used. Exact in every floating,
+    integer and bool dtype that holds ``scale`` (``ValueError`` otherwise).
 
     Args:
       groups: :math:`G \ge 1`, the conv's ``feature_group_count``; must divide ``out``.
       scale: :math:`s` (default 1).
+      dtype: default dtype of the returned initializer (None: float32); floating, integer or bool.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -404,10 +428,13 @@ def dirac(groups: int = 1, scale: float = 1.0) -> Initializer:
         m = _dirac_matrix(shape[-2], shape[-1], groups, dtype) * jnp.asarray(scale, dtype)
         return _at_centre(m, shape, dtype)
 
-    return random_initializer("dirac", body, validate_shape=validate)
+    return random_initializer(
+        "dirac", body, validate_shape=validate, dtype=dtype, kinds=EXACT, validate_dtype=_scale_fits("dirac", scale)
+    )
 
 
-def identity(scale: float = 1.0) -> Initializer:
+@factory
+def identity(scale: float = 1.0, *, dtype=None) -> Initializer:
     r"""Identity kernels: ``scale`` times the (partial) identity.
 
     * Dense ``(in, out)``: :math:`W_{ij} = s\,[i = j]`, the partial identity when
@@ -423,10 +450,12 @@ def identity(scale: float = 1.0) -> Initializer:
     A poor default for MLPs: every square hidden layer starts as the identity,
     so units are not diverse (Zhao et al. 2022 show such nets stay low-rank
     during training; :func:`zero_hadamard` is their fix). Deterministic: the key
-    is checked but not used.
+    is checked but not used. Exact in every floating, integer and bool dtype
+    that holds ``scale`` (``ValueError`` otherwise, e.g. 0.5 in int32).
 
     Args:
       scale: :math:`s`.
+      dtype: default dtype of the returned initializer (None: float32); floating, integer or bool.
 
     Example:
       >>> import jax
@@ -434,6 +463,9 @@ def identity(scale: float = 1.0) -> Initializer:
       >>> identity(2.0)(jax.random.key(0), (2, 3))
       Array([[2., 0., 0.],
              [0., 2., 0.]], dtype=float32)
+      >>> identity(dtype="int8")(jax.random.key(0), (2, 2))
+      Array([[1, 0],
+             [0, 1]], dtype=int8)
     """
     check_real("identity", "scale", scale)
 
@@ -445,7 +477,10 @@ def identity(scale: float = 1.0) -> Initializer:
         m = _dirac_matrix(shape[-2], shape[-1], 1, dtype) * jnp.asarray(scale, dtype)
         return m if len(shape) == 2 else _at_centre(m, shape, dtype)
 
-    return random_initializer("identity", body, validate_shape=validate)
+    return random_initializer(
+        "identity", body, validate_shape=validate, dtype=dtype, kinds=EXACT,
+        validate_dtype=_scale_fits("identity", scale),
+    )
 
 
 def _zero_hadamard_matrix(n_in: int, n_out: int, dtype) -> jax.Array:
@@ -459,7 +494,8 @@ def _zero_hadamard_matrix(n_in: int, n_out: int, dtype) -> jax.Array:
     return (1 - 2 * parity.astype(dtype)) * jnp.asarray(2.0 ** (-k / 2), dtype)
 
 
-def zero_hadamard() -> Initializer:
+@factory
+def zero_hadamard(*, dtype=None) -> Initializer:
     r"""ZerO initialization (Zhao, Schäfer & Anandkumar, 2022, "ZerO Initialization:
     Initializing Neural Networks with only Zeros and Ones", TMLR; Algorithm 1).
 
@@ -498,6 +534,12 @@ def zero_hadamard() -> Initializer:
     authors' :math:`k/\!/2` for the odd kernels they use).
 
     Deterministic (no randomness at all): the key is checked but not used.
+    Integer and bool dtypes hold the partial identity (``out <= in``) exactly;
+    for an expanding kernel they cannot hold :math:`\pm 2^{-k/2}` and raise
+    ``ValueError``.
+
+    Args:
+      dtype: default dtype of the returned initializer (None: float32); floating, integer or bool.
 
     Example:
       >>> import jax
@@ -505,16 +547,34 @@ def zero_hadamard() -> Initializer:
       >>> zero_hadamard()(jax.random.key(0), (2, 4)) * 2
       Array([[ 1.,  1.,  1.,  1.],
              [ 1., -1.,  1., -1.]], dtype=float32)
+      >>> zero_hadamard(dtype=bool)(jax.random.key(0), (3, 2))
+      Array([[ True, False],
+             [False,  True],
+             [False, False]], dtype=bool)
     """
 
     def validate(shape):
         _check_rank("zero_hadamard", shape, 2, "a dense (in, out) or conv (*spatial, in, out) kernel")
 
+    def fits(dtype, shape):
+        if shape is None or jnp.issubdtype(dtype, jnp.floating) or math.prod(shape) == 0:
+            return
+        n_in, n_out = shape[-2], shape[-1]
+        if n_out > n_in:
+            raise ValueError(
+                f"zero_hadamard: dtype {dtype.name} cannot represent the entries +-2^(-k/2), "
+                f"k = {(n_out - 1).bit_length()}, of an expanding kernel (out={n_out} > in={n_in} in shape "
+                f"{shape}); integer and bool dtypes hold only the partial identity (out <= in). "
+                "Use a floating dtype."
+            )
+
     def body(key, shape, dtype):
         m = _zero_hadamard_matrix(shape[-2], shape[-1], dtype)
         return m if len(shape) == 2 else _at_centre(m, shape, dtype)
 
-    return random_initializer("zero_hadamard", body, validate_shape=validate)
+    return random_initializer(
+        "zero_hadamard", body, validate_shape=validate, dtype=dtype, kinds=EXACT, validate_dtype=fits
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -529,7 +589,8 @@ def _choose(key, gen, rows: int, cols: int, k: int) -> jax.Array:
     return jnp.zeros((rows, cols), jnp.bool_).at[jnp.arange(rows)[:, None], idx].set(True)
 
 
-def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None) -> Initializer:
+@factory
+def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None, dtype=None) -> Initializer:
     r"""Martens' sparse initialization (Martens, 2010, "Deep learning via
     Hessian-free optimization", Sec. 5): every output unit gets exactly
     ``num_nonzero`` non-zero incoming weights.
@@ -555,6 +616,7 @@ def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None
       num_nonzero: :math:`k \ge 1`; must be at most fan_in.
       stddev: :math:`\sigma \ge 0`.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
       >>> import jax
@@ -583,10 +645,11 @@ def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None
         w = gen.normal(k_val, (fan_in, fan_out), dtype) * jnp.asarray(stddev, dtype)
         return jnp.where(keep, w, jnp.zeros((), dtype)).reshape(shape)
 
-    return random_initializer("sparse", body, validate_shape=validate)
+    return random_initializer("sparse", body, validate_shape=validate, dtype=dtype)
 
 
-def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = None) -> Initializer:
+@factory
+def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = None, dtype=None) -> Initializer:
     r"""``torch.nn.init.sparse_(w, sparsity, std)`` in Flax layout.
 
     torch fills its ``(out, in)`` weight with :math:`\mathcal N(0, \sigma^2)` and
@@ -610,6 +673,7 @@ def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = 
       sparsity: fraction in :math:`[0, 1]` of each input's outgoing weights set to zero.
       stddev: :math:`\sigma \ge 0` of the non-zero weights.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
       >>> import jax
@@ -644,4 +708,4 @@ def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = 
         drop = _choose(k_mask, gen, n_in, n_out, zeros)
         return jnp.where(drop, jnp.zeros((), dtype), w)
 
-    return random_initializer("sparse_fraction", body, validate_shape=validate)
+    return random_initializer("sparse_fraction", body, validate_shape=validate, dtype=dtype)

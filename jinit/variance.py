@@ -28,8 +28,18 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 
 from jinit import rng as _rng
-from jinit._core import Initializer, check_choice, check_real, random_initializer
+from jinit._core import (
+    FLOAT_COMPLEX,
+    Initializer,
+    check_choice,
+    check_real,
+    complex_normal,
+    complex_polar,
+    factory,
+    random_initializer,
+)
 from jinit.basic import truncated_normal_std
+from jinit.gain import NONLINEARITIES, calculate_gain
 
 __all__ = [
     "compute_fans",
@@ -44,6 +54,7 @@ __all__ = [
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "complex_truncated_normal_std",
     "MODES",
     "DISTRIBUTIONS",
 ]
@@ -132,6 +143,34 @@ def _fan(mode: str, fan_in: int, fan_out: int) -> float:
     return math.sqrt(fan_in * fan_out)
 
 
+def complex_truncated_normal_std(upper: float = 2.0) -> float:
+    r"""Root mean square :math:`\sqrt{\mathbb E|z|^2}` of a circular complex normal
+    with :math:`\mathbb E|z|^2 = 1` conditioned on :math:`|z| < u`. :math:`|z|^2` is
+    then Exp(1) truncated to :math:`u^2`, so
+
+    .. math:: \mathbb E|z|^2 = 1 - \frac{u^2 e^{-u^2}}{1 - e^{-u^2}}.
+
+    Example:
+      >>> from jinit.variance import complex_truncated_normal_std
+      >>> round(complex_truncated_normal_std(2.0), 8)
+      0.96196183
+    """
+    a = float(upper) ** 2
+    return math.sqrt(1.0 + a * math.exp(-a) / math.expm1(-a))
+
+
+def _complex_sample(gen, key, shape, dtype, distribution: str):
+    """Zero-mean isotropic complex samples with E|z|^2 = 1 (see variance_scaling)."""
+    if distribution == "normal":
+        return complex_normal(gen, key, shape, dtype)
+    if distribution == "uniform":  # the unit disk scaled to radius sqrt(2): P(|z| < r) = r^2/2
+        return complex_polar(gen, key, shape, dtype, lambda u: jnp.sqrt(2 * u))
+    # |z|^2 ~ Exp(1) truncated to 4, by inverting its CDF, then rescaled to E|z|^2 = 1.
+    c = complex_truncated_normal_std(2.0)
+    return complex_polar(gen, key, shape, dtype, lambda u: jnp.sqrt(-jnp.log1p(u * math.expm1(-4.0))) / c)
+
+
+@factory
 def variance_scaling(
     scale: float,
     mode: str,
@@ -142,6 +181,7 @@ def variance_scaling(
     *,
     rng: str | None = None,
     name: str = "variance_scaling",
+    dtype=None,
 ) -> Initializer:
     r"""Zero-mean weights with :math:`\mathrm{Var}(W) = \text{scale} / n` exactly.
 
@@ -157,12 +197,26 @@ def variance_scaling(
       result has variance exactly :math:`s/n`;
     * ``"uniform"``: :math:`U[-\sqrt{3s/n}, \sqrt{3s/n})`.
 
+    Complex dtypes (complex64, complex128) get ``jax.nn.initializers``' isotropic
+    complex laws (Trabelsi et al. 2018), with :math:`\mathbb E|W|^2 = s/n`
+    exactly, real and imaginary parts of variance :math:`s/(2n)` each:
+
+    * ``"normal"``: circular complex normal (``jax.random.normal``'s);
+    * ``"uniform"``: uniform on the disk :math:`|W| < \sqrt{2s/n}`;
+    * ``"truncated_normal"``: a circular complex normal conditioned on
+      :math:`|Z| < 2` (:math:`\mathbb E|Z|^2 = 1` before truncation), scaled by
+      :math:`\sqrt{s/n}` / :func:`complex_truncated_normal_std` ``(2) = 0.96196``.
+      ``jax.nn.initializers`` divides by 0.95311 instead, so its complex
+      truncated normal has :math:`\mathbb E|W|^2 = 1.0187\,s/n`; the shape of
+      the law is the same, jinit's is 0.93 % narrower.
+
     Args:
       scale: :math:`s \ge 0`.
       mode: one of ``"fan_in"``, ``"fan_out"``, ``"fan_avg"``, ``"fan_geo_avg"``.
       distribution: one of ``"normal"``, ``"truncated_normal"``, ``"uniform"``.
       in_axis, out_axis, batch_axis: see :func:`compute_fans`.
       rng: generator name (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating or complex.
 
     Example:
       >>> import jax, jinit
@@ -170,6 +224,9 @@ def variance_scaling(
       >>> w = init(jax.random.key(0), (512, 256))
       >>> print(f"{w.var() * 512:.2f}")  # scale
       2.00
+      >>> z = init(jax.random.key(0), (512, 256), "complex64")
+      >>> print(f"{(abs(z) ** 2).mean() * 512:.2f} {abs(z).max() <= (2 * 2 / 512) ** 0.5}")
+      2.00 True
     """
     check_real(name, "scale", scale, nonnegative=True)
     check_choice(name, "mode", mode, MODES)
@@ -195,6 +252,8 @@ def variance_scaling(
 
     def body(key, shape, dtype):
         std = std_of(shape)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            return _complex_sample(gen, key, shape, dtype, distribution) * jnp.asarray(std, dtype)
         if distribution == "normal":
             return gen.normal(key, shape, dtype) * jnp.asarray(std, dtype)
         if distribution == "truncated_normal":
@@ -204,11 +263,20 @@ def variance_scaling(
         bound = math.sqrt(3.0) * std
         return jnp.asarray(bound, dtype) * (2 * u - 1)
 
-    return random_initializer(name, body, validate_shape=validate, open_bounds=open_bounds)
+    return random_initializer(
+        name, body, validate_shape=validate, open_bounds=open_bounds, dtype=dtype, kinds=FLOAT_COMPLEX
+    )
 
 
+@factory
 def glorot_normal(
-    gain: float = 1.0, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+    gain: float = 1.0,
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
+    batch_axis: Axes = (),
+    *,
+    rng: str | None = None,
+    dtype=None,
 ) -> Initializer:
     r"""Glorot/Xavier normal (Glorot & Bengio, 2010): :math:`W \sim \mathcal N\big(0,\ g^2 \tfrac{2}{n_\text{in} + n_\text{out}}\big)`.
 
@@ -225,12 +293,20 @@ def glorot_normal(
     """
     check_real("glorot_normal", "gain", gain, nonnegative=True)
     return variance_scaling(
-        float(gain) ** 2, "fan_avg", "normal", in_axis, out_axis, batch_axis, rng=rng, name="glorot_normal"
+        float(gain) ** 2, "fan_avg", "normal", in_axis, out_axis, batch_axis, rng=rng, name="glorot_normal",
+        dtype=dtype,
     )
 
 
+@factory
 def glorot_uniform(
-    gain: float = 1.0, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+    gain: float = 1.0,
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
+    batch_axis: Axes = (),
+    *,
+    rng: str | None = None,
+    dtype=None,
 ) -> Initializer:
     r"""Glorot/Xavier uniform (Glorot & Bengio, 2010, eq. 16, "normalized initialization"):
     :math:`W \sim U\big[-g\sqrt{6/(n_\text{in} + n_\text{out})},\ g\sqrt{6/(n_\text{in} + n_\text{out})}\big)`,
@@ -245,17 +321,32 @@ def glorot_uniform(
     """
     check_real("glorot_uniform", "gain", gain, nonnegative=True)
     return variance_scaling(
-        float(gain) ** 2, "fan_avg", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="glorot_uniform"
+        float(gain) ** 2, "fan_avg", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="glorot_uniform",
+        dtype=dtype,
     )
 
 
-def _he(name: str, distribution: str, negative_slope, mode, in_axis, out_axis, batch_axis, rng) -> Initializer:
+def _he(name, distribution, negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, rng, dtype):
     check_real(name, "negative_slope", negative_slope)
     check_choice(name, "mode", mode, ("fan_in", "fan_out"))
-    scale = 2.0 / (1.0 + float(negative_slope) ** 2)
-    return variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis, rng=rng, name=name)
+    check_choice(name, "nonlinearity", nonlinearity, NONLINEARITIES)
+    if nonlinearity == "leaky_relu":
+        # calculate_gain's sqrt(2/(1+a^2)), squared without the rounding of a
+        # square root, so that he_normal() stays variance_scaling(2.0, ...).
+        scale = 2.0 / (1.0 + float(negative_slope) ** 2)
+    elif float(negative_slope) != 0.0:
+        raise ValueError(
+            f"{name}: negative_slope={negative_slope!r} is only used with nonlinearity='leaky_relu', "
+            f"got nonlinearity={nonlinearity!r}."
+        )
+    else:
+        scale = calculate_gain(nonlinearity) ** 2
+    return variance_scaling(
+        scale, mode, distribution, in_axis, out_axis, batch_axis, rng=rng, name=name, dtype=dtype
+    )
 
 
+@factory
 def he_normal(
     negative_slope: float = 0.0,
     mode: str = "fan_in",
@@ -263,7 +354,9 @@ def he_normal(
     out_axis: Axes = -1,
     batch_axis: Axes = (),
     *,
+    nonlinearity: str = "leaky_relu",
     rng: str | None = None,
+    dtype=None,
 ) -> Initializer:
     r"""He/Kaiming normal (He et al., 2015, eq. 10): :math:`W \sim \mathcal N\big(0,\ \tfrac{2}{(1+a^2)\,n}\big)`.
 
@@ -271,17 +364,29 @@ def he_normal(
     ``n`` is ``fan_in`` (preserves forward variance) or ``fan_out`` (preserves
     backward variance). Every weight is scaled the same way; the mean is 0 and
     the **standard deviation** is :math:`\sqrt{2/n}` for ReLU.
-    Matches ``torch.nn.init.kaiming_normal_(a=a, mode=mode, nonlinearity="leaky_relu")``.
+
+    ``nonlinearity`` is torch's: in general :math:`\mathrm{Var}(W) = g^2/n` with
+    :math:`g` = :func:`jinit.calculate_gain` ``(nonlinearity, a)`` (``a`` only for
+    ``"leaky_relu"``, the default, where :math:`g^2 = 2/(1+a^2)`; e.g. ``"tanh"``
+    gives :math:`(5/3)^2/n`, ``"linear"`` LeCun's :math:`1/n`). Matches
+    ``torch.nn.init.kaiming_normal_(a=a, mode=mode, nonlinearity=nonlinearity)``.
+
+    Complex dtypes and ``dtype`` (the returned initializer's default) as in
+    :func:`variance_scaling`.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.he_normal()(jax.random.key(0), (512, 512))
       >>> print(f"{w.var() * 512:.1f}")
       2.0
+      >>> w = jinit.kaiming_normal(nonlinearity="tanh")(jax.random.key(0), (512, 512))
+      >>> print(f"{w.var() * 512:.2f}")  # (5/3)^2
+      2.78
     """
-    return _he("he_normal", "normal", negative_slope, mode, in_axis, out_axis, batch_axis, rng)
+    return _he("he_normal", "normal", negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, rng, dtype)
 
 
+@factory
 def he_uniform(
     negative_slope: float = 0.0,
     mode: str = "fan_in",
@@ -289,23 +394,30 @@ def he_uniform(
     out_axis: Axes = -1,
     batch_axis: Axes = (),
     *,
+    nonlinearity: str = "leaky_relu",
     rng: str | None = None,
+    dtype=None,
 ) -> Initializer:
     r"""He/Kaiming uniform: :math:`W \sim U[-b, b)`, :math:`b = \sqrt{6 / ((1+a^2)\,n)}`,
-    the uniform with the variance of :func:`he_normal`.
-    Matches ``torch.nn.init.kaiming_uniform_(a=a, mode=mode, nonlinearity="leaky_relu")``.
+    the uniform with the variance of :func:`he_normal`; with ``nonlinearity``
+    :math:`b = g\sqrt{3/n}`, :math:`g` = :func:`jinit.calculate_gain` ``(nonlinearity, a)``.
+    Matches ``torch.nn.init.kaiming_uniform_(a=a, mode=mode, nonlinearity=nonlinearity)``.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.he_uniform()(jax.random.key(0), (600, 10))
       >>> bool(abs(w).max() <= (6 / 600) ** 0.5)
       True
+      >>> w = jinit.kaiming_uniform(nonlinearity="selu")(jax.random.key(0), (600, 10))
+      >>> bool(abs(w).max() <= 0.75 * (3 / 600) ** 0.5)
+      True
     """
-    return _he("he_uniform", "uniform", negative_slope, mode, in_axis, out_axis, batch_axis, rng)
+    return _he("he_uniform", "uniform", negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, rng, dtype)
 
 
+@factory
 def lecun_normal(
-    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None, dtype=None
 ) -> Initializer:
     r"""LeCun normal (LeCun et al., 1998): :math:`W \sim \mathcal N(0, 1/n_\text{in})`.
     The right scale for SELU networks (Klambauer et al., 2017) and for linear or
@@ -317,11 +429,14 @@ def lecun_normal(
       >>> print(f"{w.var() * 400:.1f}")
       1.0
     """
-    return variance_scaling(1.0, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="lecun_normal")
+    return variance_scaling(
+        1.0, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="lecun_normal", dtype=dtype
+    )
 
 
+@factory
 def lecun_uniform(
-    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None, dtype=None
 ) -> Initializer:
     r"""LeCun uniform: :math:`W \sim U[-\sqrt{3/n_\text{in}}, \sqrt{3/n_\text{in}})`, variance :math:`1/n_\text{in}`.
 
@@ -331,7 +446,9 @@ def lecun_uniform(
       >>> bool(abs(w).max() <= 0.1)
       True
     """
-    return variance_scaling(1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="lecun_uniform")
+    return variance_scaling(
+        1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="lecun_uniform", dtype=dtype
+    )
 
 
 xavier_normal = glorot_normal

@@ -30,7 +30,17 @@ SHAPES = {
 
 
 FILL_FACTORIES = {"zeros": (jinit.zeros, 0.0), "ones": (jinit.ones, 1.0), "constant(-2.5)": (lambda: jinit.constant(-2.5), -2.5),
-                  "constant()": (jinit.constant, 0.0)}
+                  "constant(-3)": (lambda: jinit.constant(-3), -3.0), "constant()": (jinit.constant, 0.0)}
+def _representable(value, dtype) -> bool:
+    """Whether ``dtype`` holds ``value`` exactly (floats round, which is fine for a fill)."""
+    if jnp.issubdtype(dtype, jnp.floating):
+        return True
+    if dtype == jnp.bool_:
+        return value in (0, 1)
+    info = jnp.iinfo(dtype)
+    return value == round(value) and info.min <= value <= info.max
+
+
 FILL_DTYPES = {"float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16, "int32": jnp.int32,
                "int8": jnp.int8, "uint8": jnp.uint8, "bool": jnp.bool_}
 
@@ -41,7 +51,7 @@ FILL_DTYPES = {"float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.b
         pytest.param(f, d, id=f"{f}-{d}")
         for f in FILL_FACTORIES
         for d in FILL_DTYPES
-        if not (d == "uint8" and FILL_FACTORIES[f][1] < 0)  # a negative fill has no uint8 value
+        if _representable(FILL_FACTORIES[f][1], FILL_DTYPES[d])
     ],
 )
 def test_fill_values_any_dtype(fill, dtype):
@@ -51,6 +61,20 @@ def test_fill_values_any_dtype(fill, dtype):
     assert w.shape == (4, 3, 2)
     assert w.dtype == dt
     np.testing.assert_array_equal(np.asarray(w), np.full((4, 3, 2), value, dtype=dt))
+
+
+@pytest.mark.parametrize(
+    "value, dtype",
+    [(-2.5, jnp.int32), (0.5, jnp.int8), (300, jnp.int8), (-3, jnp.uint8), (-2.5, jnp.uint8), (2, jnp.bool_),
+     (-1, jnp.bool_)],
+)
+def test_fill_value_not_representable_in_dtype(value, dtype):
+    """No silent truncation (-2.5 -> -2), wrap-around (-3 -> 253) or bool coercion (2 -> True)."""
+    name = jnp.dtype(dtype).name
+    with pytest.raises(ValueError, match=rf"constant: value={value!r} cannot be represented in dtype {name}"):
+        jinit.constant(value)(KEY, (2,), dtype)
+    with pytest.raises(ValueError, match=rf"constant: value={value!r} cannot be represented in dtype {name}"):
+        jinit.constant(value, dtype=dtype)  # a default dtype is checked at factory time
 
 
 def test_fill_default_dtype_and_names():

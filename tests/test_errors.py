@@ -100,18 +100,24 @@ def test_negative_or_nonfinite_scale(make, initializer, argument, value):
     "make, initializer, argument",
     [
         (lambda v: jinit.normal(mean=v), "normal", "mean"),
-        (lambda v: jinit.constant(v), "constant", "value"),
         (lambda v: jinit.uniform(low=v), "uniform", "low"),
         (lambda v: jinit.truncated_normal(lower=v), "truncated_normal", "lower"),
         (lambda v: jinit.he_normal(negative_slope=v), "he_normal", "negative_slope"),
         (lambda v: jinit.variance_scaling(v, "fan_in", "normal"), "variance_scaling", "scale"),
     ],
-    ids=["mean", "value", "low", "lower", "negative_slope", "scale"],
+    ids=["mean", "low", "lower", "negative_slope", "scale"],
 )
 @pytest.mark.parametrize("value", ["1.0", None, [1.0], True, np.ones(2)])
 def test_non_real_hyperparameter(make, initializer, argument, value):
     with raises(TypeError, f"{initializer}: {argument} must be a"):
         make(value)
+
+
+@pytest.mark.parametrize("value", ["1.0", None, [1.0], True, np.array(["a", "b"])])
+def test_constant_value_not_a_number_or_numeric_array(value):
+    """An array is a valid constant (broadcast to the shape); anything else non-numeric is not."""
+    with raises(TypeError, "constant: value must be a real scalar"):
+        jinit.constant(value)
 
 
 def test_nonfinite_mean_and_bounds():

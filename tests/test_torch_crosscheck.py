@@ -97,6 +97,40 @@ def test_kaiming_matches_torch(layout, a, mode, dist):
     assert stats.rejects(stats.assert_var, ours_oihw, gain**2 / other)
 
 
+# torch's nonlinearity= (gain = calculate_gain(nonlinearity, a), std = gain / sqrt(fan)); the leaky_relu
+# default with a slope is covered above.
+NONLINEARITY_CASES = [
+    ("relu", "normal", "fan_in"), ("tanh", "normal", "fan_in"), ("linear", "normal", "fan_out"),
+    ("sigmoid", "normal", "fan_in"), ("selu", "normal", "fan_in"), ("conv2d", "normal", "fan_in"),
+    ("tanh", "uniform", "fan_out"), ("selu", "uniform", "fan_in"), ("relu", "uniform", "fan_in"),
+]
+
+
+@pytest.mark.parametrize("nonlinearity, dist, mode", NONLINEARITY_CASES, ids=["-".join(c) for c in NONLINEARITY_CASES])
+def test_kaiming_nonlinearity_matches_torch(nonlinearity, dist, mode):
+    shape = TORCH_SHAPES["conv2d"]
+    fan_in, fan_out = torch_fans(shape)
+    fan = fan_in if mode == "fan_in" else fan_out
+    gain = tinit.calculate_gain(nonlinearity)
+    assert jinit.calculate_gain(nonlinearity) == pytest.approx(gain, rel=1e-15)
+    var = gain**2 / fan
+    torch_fn = tinit.kaiming_normal_ if dist == "normal" else tinit.kaiming_uniform_
+    ours_fn = jinit.kaiming_normal if dist == "normal" else jinit.kaiming_uniform
+    theirs = torch_sample(torch_fn, shape, mode=mode, nonlinearity=nonlinearity)
+    ours = np.asarray(ours_fn(mode=mode, in_axis=1, out_axis=0, nonlinearity=nonlinearity)(KEY, shape), np.float64)
+    for x in (theirs, ours):
+        stats.assert_mean_var(x, 0.0, var)
+        if dist == "normal":
+            stats.assert_ks(x, stats.normal_cdf(0.0, math.sqrt(var)))
+        else:
+            bound = gain * math.sqrt(3.0 / fan)
+            assert np.abs(x).max() <= bound * (1 + 1e-6)
+            stats.assert_ks(x, stats.uniform_cdf(-bound, bound))
+    assert scipy_stats.ks_2samp(theirs.ravel(), ours.ravel()).pvalue > stats.KS_ALPHA
+    if not math.isclose(gain**2, 2.0):  # power: the default (ReLU) variance would be caught
+        assert stats.rejects(stats.assert_var, ours, 2.0 / fan)
+
+
 XAVIER_CASES = [("linear", 1.0), ("conv2d", 5.0 / 3.0), ("conv1d", 0.5), ("conv3d", math.sqrt(2.0))]
 
 
