@@ -27,6 +27,7 @@ from jinit import (
     data_dependent,
     layout,
     models,
+    porting,
     diagnostics,
     gain,
     meanfield,
@@ -49,6 +50,7 @@ from jinit.structured import *  # noqa: F403
 from jinit.audit import Audit, AuditRow, audit
 from jinit.layout import Layout, LeafSpec
 from jinit.models import linen_layouts, model_layouts
+from jinit.porting import flax_rules, haiku_rules, keras_rules, torch_rules
 from jinit.tree import (
     RESIDUAL_OUTPUTS,
     Rule,
@@ -74,6 +76,7 @@ __all__ = (
     + ["init", "reinit", "Rule", "LeafSpec", "Layout", "tree_paths", "match_rules", "RESIDUAL_OUTPUTS"]
     + ["linen_layouts", "model_layouts", "audit", "Audit", "AuditRow"]
     + ["gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules"]
+    + ["torch_rules", "keras_rules", "flax_rules", "haiku_rules"]
     + ["lsuv", "LSUVLayer"]
     + ["critical_normal", "critical_bias", "critical_sigma_w"]
     + ["signal_propagation", "jacobian_spectrum", "plot_signal_propagation", "SignalReport"]

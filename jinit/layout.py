@@ -63,7 +63,8 @@ class Layout:
         ``"eqx.nn.Conv2d"``, ``"linen.DenseGeneral"``), ``"rule"`` (stated in a
         rule) or ``"tree"`` (the leaf alone, read as a Flax tensor).
       role: what the leaf is in its layer, when a layer says so: ``"kernel"``,
-        ``"bias"``, ``"embedding"``, ``"scale"``, ``"attention_out"`` (the output
+        ``"bias"``, ``"embedding"``, ``"scale"`` (a normalization's scale),
+        ``"norm_bias"`` (a normalization's bias), ``"attention_out"`` (the output
         projection of an attention layer) or ``None``.
       fan_in: the fan-in of the layer's kernel (for fan-dependent bias
         initializers such as PyTorch's default), when known.

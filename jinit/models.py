@@ -120,7 +120,7 @@ def _nnx_specs(layer: Any) -> dict[str, tuple]:
         return {"embedding": (shape, shape, None, None, "embedding", None)}
     if isinstance(layer, (nnx.LayerNorm, nnx.RMSNorm, nnx.BatchNorm, nnx.GroupNorm)):
         n = (int(layer.num_features),)
-        return {"scale": (n, n, None, None, "scale", None), "bias": (n, n, None, None, "bias", None)}
+        return {"scale": (n, n, None, None, "scale", None), "bias": (n, n, None, None, "norm_bias", None)}
     del cls
     return {}
 
@@ -181,10 +181,11 @@ def _eqx_specs(layer: Any) -> dict[str, tuple]:
         return {"weight": (shape, shape, None, None, "embedding", None)}
     if isinstance(layer, (eqx.nn.LayerNorm, eqx.nn.RMSNorm)):
         shape = (layer.shape,) if isinstance(layer.shape, int) else tuple(layer.shape)
-        return {"weight": (shape, shape, None, None, "scale", None), "bias": (shape, shape, None, None, "bias", None)}
+        return {"weight": (shape, shape, None, None, "scale", None),
+                "bias": (shape, shape, None, None, "norm_bias", None)}
     if isinstance(layer, eqx.nn.GroupNorm):
         c = (int(layer.channels),)
-        return {"weight": (c, c, None, None, "scale", None), "bias": (c, c, None, None, "bias", None)}
+        return {"weight": (c, c, None, None, "scale", None), "bias": (c, c, None, None, "norm_bias", None)}
     return {}
 
 
@@ -259,6 +260,22 @@ def _prod(shape) -> int:
     return int(math.prod(int(d) for d in shape))
 
 
+def _LINEN_NORMS() -> tuple[type, ...]:
+    import flax.linen as nn
+
+    return (nn.LayerNorm, nn.RMSNorm, nn.BatchNorm, nn.GroupNorm)
+
+
+def linen_kernel_fan_in(module: Any) -> int | None:
+    """The fan-in of ``module``'s kernel as its initializer sees it (for fan-dependent biases)."""
+    if module.scope is None or not module.scope.has_variable("params", "kernel"):
+        return None
+    kernel = module.scope.get_variable("params", "kernel")
+    shape = tuple(np.shape(getattr(kernel, "value", kernel)))
+    init_shape, _ = linen_init_shape(module, "kernel", shape)
+    return _prod(init_shape[:-1]) if len(init_shape) >= 2 else None
+
+
 def linen_init_shape(module: Any, name: str, shape: tuple) -> tuple[tuple, str | None]:
     """(shape passed to the user's initializer, role) for parameter ``name`` of ``module``
     whose per-call value has ``shape``: Flax's own flattening for ``DenseGeneral``."""
@@ -268,6 +285,8 @@ def linen_init_shape(module: Any, name: str, shape: tuple) -> tuple[tuple, str |
     role = {"kernel": "kernel", "bias": "bias", "embedding": "embedding", "scale": "scale"}.get(name)
     if role == "kernel" and module.name == "out" and isinstance(module.parent, nn.MultiHeadDotProductAttention):
         role = "attention_out"
+    if role == "bias" and isinstance(module, _LINEN_NORMS()):
+        role = "norm_bias"
     if isinstance(module, nn.DenseGeneral):
         n_batch = len(tuple(module.batch_dims) if not isinstance(module.batch_dims, int) else (module.batch_dims,))
         features = module.features if not isinstance(module.features, int) else (module.features,)
@@ -331,6 +350,7 @@ class _Seen:
     call_shape: tuple
     init_shape: tuple
     role: str | None
+    fan_in: int | None
 
 
 def linen_layouts(module: Any, *args: Any, **kwargs: Any) -> dict[str, Layout | Unknown]:
@@ -356,7 +376,8 @@ def linen_layouts(module: Any, *args: Any, **kwargs: Any) -> dict[str, Layout | 
             value = init_fn(rng, *a, **kw)
             shape = tuple(np.shape(getattr(value, "value", value)))
             init_shape, role = linen_init_shape(mdl, name, shape)
-            seen[param_path(mdl, name)] = _Seen(type(mdl).__name__, shape, init_shape, role)
+            fan_in = linen_kernel_fan_in(mdl) if role == "bias" else None
+            seen[param_path(mdl, name)] = _Seen(type(mdl).__name__, shape, init_shape, role, fan_in)
             return value
 
         return record
@@ -373,5 +394,5 @@ def linen_layouts(module: Any, *args: Any, **kwargs: Any) -> dict[str, Layout | 
         source = f"linen.{s.module}"
         canonical = s.call_shape if s.init_shape != s.call_shape else None
         out[path] = _slice_layout(path, leaf.shape, s.call_shape, s.init_shape, source, canonical=canonical,
-                                  role=s.role)
+                                  role=s.role, fan_in=s.fan_in)
     return out

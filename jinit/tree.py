@@ -94,7 +94,15 @@ from jax.sharding import NamedSharding
 from jinit import basic, variance
 from jinit._core import Initializer, check_key, check_real
 from jinit.layout import Layout, LeafSpec, draw, is_elementwise
-from jinit.models import Unknown, framework_of, linen_init_shape, model_layouts, param_hook, param_path
+from jinit.models import (
+    Unknown,
+    framework_of,
+    linen_init_shape,
+    linen_kernel_fan_in,
+    model_layouts,
+    param_hook,
+    param_path,
+)
 
 __all__ = [
     "Rule",
@@ -111,7 +119,7 @@ __all__ = [
     "RESIDUAL_OUTPUTS",
 ]
 
-ROLES = ("kernel", "bias", "embedding", "scale", "attention_out")
+ROLES = ("kernel", "bias", "embedding", "scale", "norm_bias", "attention_out")
 """Roles a layer can give its leaves, matched by ``"role:NAME"`` patterns."""
 
 
@@ -348,8 +356,9 @@ def _hint(pattern: Any, paths: list[str]) -> str:
 
 def _check_hits(compiled: list[_Compiled], hits: dict[int, set], slices: dict[int, int], paths: list[str],
                 allow_unmatched: bool) -> None:
+    nothing = compiled and not any(hits.get(rule.index) for rule in compiled)
     for rule in compiled:
-        if not hits.get(rule.index) and rule.rule.required and not allow_unmatched:
+        if not hits.get(rule.index) and (rule.rule.required or nothing) and not allow_unmatched:
             alternatives = rule.rule.pattern if isinstance(rule.rule.pattern, tuple) else (rule.rule.pattern,)
             hint = "".join(_hint(p, paths) for p in alternatives)
             shown = ", ".join(paths[:8]) + (", ..." if len(paths) > 8 else "")
@@ -402,8 +411,11 @@ def _layout_for(rule: _Compiled, path: str, shape: tuple, read: Any) -> Layout:
 def _draw_leaf(rule: _Compiled, key: Any, path: str, leaf: Any, layout: Layout) -> jax.Array:
     shape, dtype = tuple(leaf.shape), leaf.dtype
     sharding = getattr(leaf, "sharding", None)
+    init = rule.rule.init
     try:
-        new = draw(rule.rule.init, key, layout, dtype, sharding if isinstance(sharding, NamedSharding) else None)
+        if getattr(init, "layer_aware", False):  # e.g. PyTorch's bias: U(+-1/sqrt(fan_in of the kernel))
+            init = init.for_layout(layout)
+        new = draw(init, key, layout, dtype, sharding if isinstance(sharding, NamedSharding) else None)
     except (TypeError, ValueError) as err:
         raise type(err)(
             f"{rule.label} failed on {path!r} (shape {shape}, dtype {dtype}, layout {layout.describe()}): {err}"
@@ -580,7 +592,9 @@ def init(module: Any, rules: Any, key: Any, *args: Any, allow_unmatched: bool = 
             if rule is None or rule.rule.init is None or not _is_float_array(inner):
                 return init_fn(rng, *a, **kw)
             canonical = shape if init_shape != shape else None
-            read = Layout(shape, init_shape, canonical=canonical, source=f"linen.{type(mdl).__name__}", role=role)
+            fan_in = linen_kernel_fan_in(mdl) if role == "bias" else None
+            read = Layout(shape, init_shape, canonical=canonical, source=f"linen.{type(mdl).__name__}", role=role,
+                          fan_in=fan_in)
             layout = _layout_for(rule, path, shape, read)
             won[path] = (rule.index, math.prod(shape))
             value = _draw_leaf(rule, rng, path, inner, layout)
@@ -698,7 +712,7 @@ def gpt2_rules(
     return [
         Rule(residual, basic.normal(stddev=res_std, rng=rng), expect=per_block * n_layers,
              what="residual output projections"),
-        Rule(("role:bias", "*bias"), basic.zeros(), required=False, what="biases"),
+        Rule(("role:bias", "role:norm_bias", "*bias"), basic.zeros(), required=False, what="biases"),
         Rule(("role:kernel", "*kernel"), basic.normal(stddev=std, rng=rng), what="kernels"),
         Rule(("role:embedding", "*embedding"), basic.normal(stddev=std, rng=rng), required=False,
              what="embeddings"),
