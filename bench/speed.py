@@ -545,6 +545,67 @@ def depth_records(depths: Sequence[int], width: int, batch: int, repeats: int, u
 
 
 # ---------------------------------------------------------------------------
+# 5. Time to first parameters: jinit.init vs jax.jit(module.init), each in a fresh process
+
+FIRST_PARAMS_METHODS = ("jinit.init", "jax.jit(module.init)", "module.init (eager)")
+
+
+def time_first_params(method: str, depth: int, width: int) -> float:
+    """Seconds from nothing compiled to the parameters of an unrolled ``depth``-layer Flax MLP
+    (He-normal kernels, zero biases), by ``method``. Run it in a fresh process: compiled
+    programs are cached per process, and the point is the first call."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    import jinit
+
+    init = jinit.he_normal() if method != "jinit.init" else None
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for _ in range(depth):
+                x = nn.relu(nn.Dense(width, **({"kernel_init": init} if init else {}))(x))
+            return x
+
+    x, key = jnp.ones((1, width)), jax.random.key(0)
+    t0 = time.perf_counter()
+    if method == "jinit.init":
+        out = jinit.init(MLP(), [("*kernel", jinit.he_normal()), ("*bias", jinit.zeros())], key, x)
+    elif method == "jax.jit(module.init)":
+        out = jax.jit(MLP().init)(key, x)
+    else:
+        out = MLP().init(key, x)
+    jax.block_until_ready(out)
+    return time.perf_counter() - t0
+
+
+def first_params_records(depths: Sequence[int], width: int, max_jit_depth: int, progress) -> list[dict]:
+    import subprocess
+
+    out = []
+    for depth in depths:
+        rec: dict[str, Any] = {"section": "first_params", "depth": depth, "width": width}
+        for method in FIRST_PARAMS_METHODS:
+            if method == "jax.jit(module.init)" and depth > max_jit_depth:
+                continue
+            code = f"from bench.speed import time_first_params; print(time_first_params({method!r}, {depth}, {width}))"
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                rec[method] = None
+                progress(f"  {method} at depth {depth} failed: {done.stderr.strip().splitlines()[-1:]}")
+                continue
+            rec[method] = round(float(done.stdout.strip().splitlines()[-1]), 3)
+            progress(f"  depth {depth}: {method} {rec[method]:.2f} s")
+        jit_s, ours = rec.get("jax.jit(module.init)"), rec.get("jinit.init")
+        if jit_s and ours:
+            rec["speedup_vs_jit"] = round(jit_s / ours, 2)
+        out.append(rec)
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Command line
 
 
@@ -558,8 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
     p.add_argument(
         "--sizes",
-        default="tensor,orthogonal,tree,depth",
-        help="comma-separated sections to run: tensor, orthogonal, tree, depth (default all)",
+        default="tensor,orthogonal,tree,depth,first_params",
+        help="comma-separated sections to run: tensor, orthogonal, tree, depth, first_params (default all)",
     )
     p.add_argument(
         "--shape", action="append", metavar="AxB[xC..]",
@@ -579,6 +640,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tree-repeats", type=int, default=2, help="rounds for the tree section")
     p.add_argument("--no-flax-tree", action="store_true", help="skip jax.jit(model.init) of the tree")
     p.add_argument("--depths", type=int, nargs="+", help="depths (default 10 100 1000; quick 2 3)")
+    p.add_argument("--first-params-depths", type=int, nargs="+",
+                   help="unrolled MLP depths for time to first parameters (default 50 200 1000; quick 2 4)")
+    p.add_argument("--first-params-width", type=int, help="their width (default 512; quick 8)")
+    p.add_argument("--first-params-max-jit-depth", type=int, default=1000,
+                   help="skip jax.jit(module.init) above this depth (its compile time grows with depth)")
     p.add_argument("--depth-width", type=int, help="width of the depth MLP (default 256; quick 8)")
     p.add_argument("--depth-batch", type=int, default=128, help="batch of the training step")
     p.add_argument("--depth-repeats", type=int, default=20, help="timed training steps per depth")
@@ -649,6 +715,15 @@ def _print_tables(console, results: dict) -> None:
                 *(f"{r[k]:.2f}x" if k in r else "-" for k in ("vs_jax_nn", "vs_torch")),
             )
         console.print(t)
+    if results.get("first_params"):
+        t = Table(title="Time to first parameters (fresh process, seconds; unrolled MLP)")
+        for col in ("depth", *FIRST_PARAMS_METHODS, "jit / jinit.init"):
+            t.add_column(col, justify="right")
+        for r in results["first_params"]:
+            cells = [f"{r[m]:.2f}" if r.get(m) is not None else "-" for m in FIRST_PARAMS_METHODS]
+            ratio = f"{r['speedup_vs_jit']:.1f}x" if "speedup_vs_jit" in r else "-"
+            t.add_row(str(r["depth"]), *cells, ratio)
+        console.print(t)
     if results.get("depth"):
         t = Table(title="Compile and step time vs depth")
         for col in ("model", "depth", "params", "init compile s", "step compile s", "step min ms", "step median ms"):
@@ -667,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 150)
     sections = {s.strip() for s in args.sizes.split(",") if s.strip()}
-    unknown = sections - {"tensor", "orthogonal", "tree", "depth"}
+    unknown = sections - {"tensor", "orthogonal", "tree", "depth", "first_params"}
     if unknown:
         console.print(f"[red]unknown sections: {', '.join(sorted(unknown))}[/red]")
         return 2
@@ -767,6 +842,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["depth"] = depth_records(
             depths, width, args.depth_batch, 3 if quick else args.depth_repeats, args.unrolled_max_depth, progress
         )
+
+    if "first_params" in sections:
+        depths = args.first_params_depths or ([2, 4] if quick else [50, 200, 1000])
+        width = args.first_params_width or (8 if quick else 512)
+        progress(f"time to first parameters: unrolled MLPs of depth {depths}, width {width}")
+        results["first_params"] = first_params_records(depths, width, args.first_params_max_jit_depth, progress)
 
     results["load_average_end"] = load_average()
     results["total_seconds"] = round(time.perf_counter() - t_start, 1)

@@ -19,6 +19,7 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
         "--orthogonal-n", "16",
         "--tree-layers", "2", "--tree-width", "32",
         "--depths", "2", "--depth-width", "8", "--depth-batch", "4", "--unrolled-max-depth", "0",
+        "--first-params-depths", "3", "--first-params-width", "8",
         "--no-flax-tree",
         "--repeats", "1", "--warmup", "1", "--orthogonal-repeats", "1", "--tree-repeats", "1",
         "--depth-repeats", "1",
@@ -28,7 +29,8 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
     ]
     assert speed.main(argv) == 0
     results = json.loads(out.read_text())
-    assert {"machine", "settings", "cases", "tensor_ratios", "orthogonal_ratios", "tree_ratios", "depth"} <= set(results)
+    assert {"machine", "settings", "cases", "tensor_ratios", "orthogonal_ratios", "tree_ratios", "depth",
+            "first_params"} <= set(results)
     machine = results["machine"]
     assert machine["logical_cpus"] >= 1 and machine["jax"] and machine["cpu_model"]
     cases = results["cases"]
@@ -44,6 +46,9 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
     assert all("vs_jax_nn" in r for r in results["tensor_ratios"])
     assert [(d["model"], d["depth"]) for d in results["depth"]] == [("scanned", 2)]
     assert all(d["final_loss_finite"] for d in results["depth"])
+    (first,) = results["first_params"]
+    assert first["depth"] == 3 and all(first[m] > 0 for m in speed.FIRST_PARAMS_METHODS)
+    assert first["speedup_vs_jit"] > 0
     assert "jinit speed-up" in capsys.readouterr().out
 
 
