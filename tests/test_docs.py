@@ -24,6 +24,15 @@ def test_readme_scheme_table_matches_registry():
     )
 
 
+def test_readme_examples_run():
+    """Every `>>>` example in README.md runs and prints what it shows."""
+    import doctest
+
+    flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False, optionflags=flags, verbose=False)
+    assert result.attempted > 20 and result.failed == 0, result
+
+
 def test_public_api_is_documented():
     for name in jinit.__all__:
         obj = getattr(jinit, name)
