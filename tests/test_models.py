@@ -412,3 +412,57 @@ def test_leafspec_torch_order_matches_transposed_flax():
     np.testing.assert_array_equal(w, jnp.transpose(jinit.he_normal()(KEY, (3, 3, 16, 64)), (3, 2, 0, 1)))
     with pytest.raises(ValueError, match="invalid order='oi'"):
         LeafSpec(order="oi")
+
+
+# ---------------------------------------------------------------------------
+# convolution stacks and sharded models
+
+
+class ConvLayer(nn.Module):
+    @nn.compact
+    def __call__(self, x, _):
+        return jnp.tanh(nn.Conv(16, (3, 3))(x)), None
+
+
+class ConvStack(nn.Module):
+    layers: int = 3
+
+    @nn.compact
+    def __call__(self, x):
+        scan = nn.scan(ConvLayer, variable_axes={"params": 0}, split_rngs={"params": True}, length=self.layers)
+        return scan(name="stack")(nn.Conv(16, (3, 3), name="stem")(x), None)[0]
+
+
+def test_delta_orthogonal_and_dirac_per_slice_of_a_scanned_conv_stack():
+    x = jnp.ones((1, 6, 6, 3))
+    params = jinit.init(ConvStack(), [("*stem*", None), ("*kernel", jinit.delta_orthogonal()),
+                                      ("*bias", jinit.zeros())], KEY, x)["params"]
+    kernel = np.asarray(params["stack"]["Conv_0"]["kernel"])
+    assert kernel.shape == (3, 3, 3, 16, 16)
+    for w in kernel:
+        centre = w[1, 1]
+        np.testing.assert_allclose(centre.T @ centre, np.eye(16), atol=2e-5)
+        assert not np.delete(w.reshape(9, 16, 16), 4, axis=0).any()
+    _assert_independent(kernel[0, 1, 1], kernel[1, 1, 1])
+    ident = jinit.init(ConvStack(), [("*stem*", None), ("*kernel", jinit.dirac())], KEY, x)["params"]
+    np.testing.assert_array_equal(ident["stack"]["Conv_0"]["kernel"][2, 1, 1], np.eye(16))
+
+
+def test_sharded_init_and_reinit_keep_shardings_and_values():
+    mesh = jax.make_mesh((4, 2), ("data", "model"))
+    layer = nn.Dense(64, kernel_init=nn.with_partitioning(nn.initializers.lecun_normal(), ("data", "model")))
+    x = jnp.ones((1, 32))
+    rules = [("*kernel", jinit.he_normal())]
+    abstract = jax.eval_shape(lambda k: jinit.init(layer, rules, k, x), KEY)
+    shardings = nn.get_sharding(abstract, mesh)
+    sharded = jax.jit(lambda k: jinit.init(layer, rules, k, x), out_shardings=shardings)(KEY)
+    kernel = sharded["params"]["kernel"].value
+    assert kernel.sharding.spec == jax.sharding.PartitionSpec("data", "model")
+    np.testing.assert_array_equal(kernel, jinit.init(layer, rules, KEY, x)["params"]["kernel"].value)
+    # a sharded stacked leaf: drawn per slice, then placed
+    stack = {"kernel": jnp.zeros((4, 32, 32))}
+    placed = jax.device_put(stack, {"kernel": jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))})
+    spec_rule = [("*kernel", jinit.he_normal(), LeafSpec(stack_axes=0))]
+    new = jinit.reinit(KEY, placed, spec_rule)
+    assert new["kernel"].sharding == placed["kernel"].sharding
+    np.testing.assert_array_equal(new["kernel"], jinit.reinit(KEY, stack, spec_rule)["kernel"])
