@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import hashlib
 import inspect
 import math
@@ -565,7 +566,6 @@ def init(module: Any, rules: Any, key: Any, *args: Any, allow_unmatched: bool = 
       ((8, 256, 256), 1.4)
     """
     import flax.linen as nn
-    from flax.core import meta
 
     if not isinstance(module, nn.Module):
         raise TypeError(
@@ -575,34 +575,7 @@ def init(module: Any, rules: Any, key: Any, *args: Any, allow_unmatched: bool = 
     compiled = _compile_rules(rules, "init")
     hits: dict[int, set] = {}
     won: dict[str, tuple[int, int]] = {}
-
-    def hook(mdl, name, init_fn):
-        path = param_path(mdl, name)
-
-        def substitute(rng, *a, **kw):
-            abstract = jax.eval_shape(lambda r: init_fn(r, *a, **kw), rng)
-            boxed = isinstance(abstract, meta.AxisMetadata)
-            inner = abstract.unbox() if boxed else abstract
-            shape = tuple(inner.shape)
-            init_shape, role = linen_init_shape(mdl, name, shape)
-            for rule in compiled:
-                if rule.matches(path, role):
-                    hits.setdefault(rule.index, set()).add(path)
-            rule = _first_match(compiled, path, role)
-            if rule is None or rule.rule.init is None or not _is_float_array(inner):
-                return init_fn(rng, *a, **kw)
-            canonical = shape if init_shape != shape else None
-            fan_in = linen_kernel_fan_in(mdl) if role == "bias" else None
-            read = Layout(shape, init_shape, canonical=canonical, source=f"linen.{type(mdl).__name__}", role=role,
-                          fan_in=fan_in)
-            layout = _layout_for(rule, path, shape, read)
-            won[path] = (rule.index, math.prod(shape))
-            value = _draw_leaf(rule, rng, path, inner, layout)
-            return meta.replace_boxed(abstract, value) if boxed else value
-
-        return substitute
-
-    with param_hook(hook):
+    with param_hook(functools.partial(_substitute, compiled, hits, won)):
         variables = module.init(key, *args, **kwargs)
     stored = dict(leaves_with_paths(variables))
     slices: dict[int, int] = {}
@@ -611,6 +584,36 @@ def init(module: Any, rules: Any, key: Any, *args: Any, allow_unmatched: bool = 
     paths = [p for p, leaf in stored.items() if _is_float_array(leaf)]
     _check_hits(compiled, hits, slices, paths, allow_unmatched)
     return variables
+
+
+def _substitute(compiled: list[_Compiled], hits: dict, won: dict, mdl: Any, name: str, init_fn: Any):
+    """The init function Flax calls for parameter ``name`` of ``mdl`` under :func:`init`:
+    the first matching rule's initializer at the shape Flax would pass ``init_fn``'s
+    user initializer (boxes kept), else ``init_fn`` itself."""
+    from flax.core import meta
+
+    path = param_path(mdl, name)
+
+    def substitute(rng, *a, **kw):
+        abstract = jax.eval_shape(lambda r: init_fn(r, *a, **kw), rng)
+        boxed = isinstance(abstract, meta.AxisMetadata)
+        inner = abstract.unbox() if boxed else abstract
+        shape = tuple(inner.shape)
+        init_shape, role = linen_init_shape(mdl, name, shape)
+        for rule in compiled:
+            if rule.matches(path, role):
+                hits.setdefault(rule.index, set()).add(path)
+        rule = _first_match(compiled, path, role)
+        if rule is None or rule.rule.init is None or not _is_float_array(inner):
+            return init_fn(rng, *a, **kw)
+        read = Layout(shape, init_shape, canonical=shape if init_shape != shape else None,
+                      source=f"linen.{type(mdl).__name__}", role=role,
+                      fan_in=linen_kernel_fan_in(mdl) if role == "bias" else None)
+        won[path] = (rule.index, math.prod(shape))
+        value = _draw_leaf(rule, rng, path, inner, _layout_for(rule, path, shape, read))
+        return meta.replace_boxed(abstract, value) if boxed else value
+
+    return substitute
 
 
 # ---------------------------------------------------------------------------
