@@ -276,17 +276,25 @@ def linen_kernel_fan_in(module: Any) -> int | None:
     return _prod(init_shape[:-1]) if len(init_shape) >= 2 else None
 
 
+def linen_role(module: Any, name: str) -> str | None:
+    """The role of parameter ``name`` of a linen ``module`` (see :class:`~jinit.layout.Layout`)."""
+    import flax.linen as nn
+
+    role = {"kernel": "kernel", "bias": "bias", "embedding": "embedding", "scale": "scale"}.get(name)
+    if role == "kernel" and module.name == "out" and isinstance(module.parent, nn.MultiHeadDotProductAttention):
+        return "attention_out"
+    if role == "bias" and isinstance(module, _LINEN_NORMS()):
+        return "norm_bias"
+    return role
+
+
 def linen_init_shape(module: Any, name: str, shape: tuple) -> tuple[tuple, str | None]:
     """(shape passed to the user's initializer, role) for parameter ``name`` of ``module``
     whose per-call value has ``shape``: Flax's own flattening for ``DenseGeneral``."""
     import flax.linen as nn
 
     shape = tuple(int(d) for d in shape)
-    role = {"kernel": "kernel", "bias": "bias", "embedding": "embedding", "scale": "scale"}.get(name)
-    if role == "kernel" and module.name == "out" and isinstance(module.parent, nn.MultiHeadDotProductAttention):
-        role = "attention_out"
-    if role == "bias" and isinstance(module, _LINEN_NORMS()):
-        role = "norm_bias"
+    role = linen_role(module, name)
     if isinstance(module, nn.DenseGeneral):
         n_batch = len(tuple(module.batch_dims) if not isinstance(module.batch_dims, int) else (module.batch_dims,))
         features = module.features if not isinstance(module.features, int) else (module.features,)

@@ -100,6 +100,7 @@ from jinit.models import (
     framework_of,
     linen_init_shape,
     linen_kernel_fan_in,
+    linen_role,
     model_layouts,
     param_hook,
     param_path,
@@ -586,6 +587,14 @@ def init(module: Any, rules: Any, key: Any, *args: Any, allow_unmatched: bool = 
     return variables
 
 
+def _plain_initializer(init_fn: Any, args: tuple, kwargs: dict) -> bool:
+    """Whether ``init_fn(rng, shape, dtype)`` is a plain jinit / ``jax.nn`` initializer, whose
+    result is an unboxed array of that shape and dtype (so no abstract trace is needed)."""
+    module = (getattr(init_fn, "__module__", "") or "").split(".")[0]
+    return (module in ("jinit", "jax") and not hasattr(init_fn, "__wrapped__") and not kwargs and len(args) == 2
+            and isinstance(args[0], (tuple, list)) and all(isinstance(d, (int, np.integer)) for d in args[0]))
+
+
 def _substitute(compiled: list[_Compiled], hits: dict, won: dict, mdl: Any, name: str, init_fn: Any):
     """The init function Flax calls for parameter ``name`` of ``mdl`` under :func:`init`:
     the first matching rule's initializer at the shape Flax would pass ``init_fn``'s
@@ -593,19 +602,25 @@ def _substitute(compiled: list[_Compiled], hits: dict, won: dict, mdl: Any, name
     from flax.core import meta
 
     path = param_path(mdl, name)
+    role = linen_role(mdl, name)
+    for rule in compiled:
+        if rule.matches(path, role):
+            hits.setdefault(rule.index, set()).add(path)
+    rule = _first_match(compiled, path, role)
+    if rule is None or rule.rule.init is None:
+        return init_fn
 
     def substitute(rng, *a, **kw):
-        abstract = jax.eval_shape(lambda r: init_fn(r, *a, **kw), rng)
+        if _plain_initializer(init_fn, a, kw):
+            abstract = jax.ShapeDtypeStruct(tuple(int(d) for d in a[0]), jnp.dtype(a[1] or jnp.float32))
+        else:
+            abstract = jax.eval_shape(lambda r: init_fn(r, *a, **kw), rng)
         boxed = isinstance(abstract, meta.AxisMetadata)
         inner = abstract.unbox() if boxed else abstract
-        shape = tuple(inner.shape)
-        init_shape, role = linen_init_shape(mdl, name, shape)
-        for rule in compiled:
-            if rule.matches(path, role):
-                hits.setdefault(rule.index, set()).add(path)
-        rule = _first_match(compiled, path, role)
-        if rule is None or rule.rule.init is None or not _is_float_array(inner):
+        if not _is_float_array(inner):
             return init_fn(rng, *a, **kw)
+        shape = tuple(inner.shape)
+        init_shape, _ = linen_init_shape(mdl, name, shape)
         read = Layout(shape, init_shape, canonical=shape if init_shape != shape else None,
                       source=f"linen.{type(mdl).__name__}", role=role,
                       fan_in=linen_kernel_fan_in(mdl) if role == "bias" else None)
