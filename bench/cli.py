@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import platform
 import shlex
 import signal
 import sys
@@ -232,32 +231,6 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return cfg, notes
 
 
-def _env(n_used: int) -> dict:
-    import flax
-    import jax
-    import jaxlib
-    import numpy
-    import optax
-
-    jinit = _registry()
-    devices = jax.devices()
-    return {
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "numpy": numpy.__version__,
-        "jinit": getattr(jinit, "__version__", "?"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in devices],
-        "device_kind": devices[0].device_kind if devices else None,
-        "device_count": len(devices),
-        "devices_used": n_used,
-    }
-
-
 # --------------------------------------------------------------------------- output
 
 
@@ -380,7 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     trainer = Trainer(dataset, settings, args.devices)
     notes += trainer.notes
 
-    store = ResultStore(out_dir, cfg, _env(trainer.n_devices))
+    from bench.env import environment
+
+    store = ResultStore(out_dir, cfg, environment(devices_used=trainer.n_devices))
     if existing is not None:
         store.adopt(existing)
     seeds = list(range(cfg["seeds"]))

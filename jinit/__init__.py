@@ -22,7 +22,7 @@ ZerO), :mod:`jinit.tree` (whole-model rules: GPT-2, Fixup, ReZero),
 """
 
 from jinit import (
-    audit as _audit_module,
+    auditing,
     basic,
     data_dependent,
     layout,
@@ -47,7 +47,7 @@ from jinit.meanfield import critical_bias, critical_normal, critical_sigma_w
 from jinit.registry import *  # noqa: F403
 from jinit.rng import generators, get_default_rng, set_default_rng
 from jinit.structured import *  # noqa: F403
-from jinit.audit import Audit, AuditRow, audit
+from jinit.auditing import Audit, AuditRow, audit
 from jinit.layout import Layout, LeafSpec
 from jinit.models import linen_layouts, model_layouts
 from jinit.porting import flax_rules, haiku_rules, keras_rules, torch_rules

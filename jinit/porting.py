@@ -5,15 +5,12 @@ starts from the same distributions. Each function returns rules for
 :func:`jinit.init` / :func:`jinit.reinit` that give every parameter its source
 framework's default, read in JAX layouts (fans from the layer, as everywhere in jinit):
 
-========  ==========================================  ==================  ==========================
-source    kernels (``Linear`` / ``Dense`` / ``Conv``)  biases              embeddings
-========  ==========================================  ==================  ==========================
-torch     U(±1/√fan_in) (``kaiming_uniform_(a=√5)``)   U(±1/√fan_in)       N(0, 1)
-keras     U(±√(6/(fan_in+fan_out))) (glorot uniform)   0                   U(-0.05, 0.05)
-flax      truncated normal, Var = 1/fan_in (LeCun)     0                   N(0, 1/features)
-haiku     truncated N(0, 1/fan_in) at ±2σ, *parent*    0                   (kept)
-          σ = 1/√fan_in (so Var = 0.774/fan_in)
-========  ==========================================  ==================  ==========================
+| source | kernels (``Linear`` / ``Dense`` / ``Conv``) | biases | embeddings |
+|---|---|---|---|
+| torch | U(±1/√fan_in) (``kaiming_uniform_(a=√5)``) | U(±1/√fan_in) | N(0, 1) |
+| keras | U(±√(6/(fan_in+fan_out))) (Glorot uniform) | 0 | U(-0.05, 0.05) |
+| flax | truncated normal, Var = 1/fan_in (LeCun) | 0 | N(0, 1/features) |
+| haiku | N(0, 1/fan_in) truncated at ±2σ, *parent* σ = 1/√fan_in (Var = 0.774/fan_in) | 0 | (kept) |
 
 Normalization scales are 1 and their biases 0 in all four. Every rule of a set is optional
 (a model without embeddings is fine), but a set that selects nothing at all is an error. PyTorch's bias bound uses the

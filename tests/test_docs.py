@@ -90,17 +90,24 @@ def test_docs_images_exist():
             assert (page.parent / target).exists(), f"{page.name} references missing {target}"
 
 
-def test_notebooks_match_generator_and_have_no_outputs():
-    """notebooks/*.ipynb are exactly what notebooks/build.py writes (no outputs, stable ids)."""
-    pytest.importorskip("nbformat")
-    build = _load(ROOT / "notebooks" / "build.py", "notebooks_build")
+def test_notebooks_match_text_sources_and_have_no_outputs():
+    """notebooks/NN_name.ipynb is exactly what notebooks/sync.py writes from NN_name.py (no outputs, stable ids)."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("jupytext")
+    sync = _load(ROOT / "notebooks" / "sync.py", "notebooks_sync")
+    sources = sync.sources(ROOT / "notebooks")
+    assert sources, "no notebook text sources (notebooks/NN_name.py)"
     on_disk = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert on_disk == sorted(build.NOTEBOOKS), "notebooks/ and notebooks/build.py list different notebooks"
-    for name in build.NOTEBOOKS:
-        path = ROOT / "notebooks" / f"{name}.ipynb"
-        assert path.read_text(encoding="utf-8") == build.render(name), (
-            f"{path.name} differs from notebooks/build.py: run `python notebooks/build.py`"
+    assert on_disk == [s.stem for s in sources], (
+        "every notebooks/*.ipynb needs its text source NN_name.py and vice versa: run `python notebooks/sync.py`"
+    )
+    for source in sources:
+        path = source.with_suffix(".ipynb")
+        assert path.read_text(encoding="utf-8") == sync.render(source), (
+            f"{path.name} differs from {source.name}: run `python notebooks/sync.py`"
         )
-        for i, cell in enumerate(build.build(name).cells):
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        for i, cell in enumerate(nb.cells):
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} cell {i} has outputs"
             if cell.cell_type == "code":  # a syntax error is caught here, before a slow execution
-                compile(cell.source, f"{name}.ipynb cell {i}", "exec")
+                compile(cell.source, f"{source.name} cell {i}", "exec")

@@ -56,3 +56,48 @@ def test_bad_arguments_are_reported():
     assert speed.main(["--sizes", "tensor,bogus", "--no-torch"]) == 2
     assert speed.main(["--rng", "mt19937", "--no-torch"]) == 2
     assert speed.main(["--dists", "cauchy", "--no-torch"]) == 2
+
+
+def test_sizes_is_a_deprecated_alias_of_sections(tmp_path, monkeypatch):
+    """``--sizes`` still chooses the sections, with a warning; the JSON is written to a
+    temporary file in the same folder, then moved into place with os.replace."""
+    import os
+    import warnings
+
+    from bench.speed import cli
+
+    args = speed.build_parser().parse_args(["--sections", "depth"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli.selected_sections(args) == ["depth"]
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append((src, dst)), real_replace(src, dst)))
+    out = tmp_path / "speed.json"
+    argv = ["--sizes", "tensor", "--shape", "8x8", "--dists", "normal", "--rng", "jax", "--repeats", "1",
+            "--warmup", "1", "--no-torch", "--out", str(out)]
+    with pytest.warns(FutureWarning, match="--sizes is deprecated; use --sections"):
+        assert speed.main(argv) == 0
+    results = json.loads(out.read_text())
+    assert {c["section"] for c in results["cases"]} == {"tensor"} and "depth" not in results
+    assert results["settings"]["sizes"] == results["settings"]["sections"] == "tensor"
+    ((src, dst),) = replaced
+    assert os.path.dirname(src) == str(tmp_path) and src != dst and dst == str(out)
+    assert os.listdir(tmp_path) == ["speed.json"]
+
+
+def test_json_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    import os
+
+    from bench.speed import cli
+
+    out = tmp_path / "speed.json"
+    out.write_text('{"old": 1}')
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        cli.write_json(str(out), {"new": 2})
+    assert out.read_text() == '{"old": 1}' and os.listdir(tmp_path) == ["speed.json"]
