@@ -24,7 +24,6 @@ from bench.presets import DEFAULTS, PRESETS, PresetError, resolve_schemes
 
 __all__ = ["main", "build_parser"]
 
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 MODEL_VERSION = "mlp-scan/1"
 
@@ -148,7 +147,7 @@ def _ints(parser, flag: str, value: str) -> tuple[int, ...]:
 def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[dict, list[str]]:
     """Preset < explicit flags; validates everything (parser.error -> exit 2)."""
     jinit = _registry()
-    from bench.train import DEFAULT_LR, OPTIMIZERS, lsuv_available
+    from bench.train import DEFAULT_LR, OPTIMIZERS
 
     name = args.preset or "default"
     if name not in PRESETS:
@@ -158,8 +157,6 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     notes: list[str] = []
 
     registered = list(jinit.SCHEMES)
-    model_level = [n for n, s in jinit.SCHEMES.items() if s.model_level]
-    lsuv_ok = lsuv_available()
 
     if args.schemes is not None:
         wanted = _split(args.schemes)
@@ -172,15 +169,9 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
                 f"{', '.join(registered)} (or 'all')."
             )
         schemes = list(dict.fromkeys(wanted))
-        if not lsuv_ok and any(s in model_level for s in schemes):
-            dropped = [s for s in schemes if s in model_level]
-            notes.append(f"skipping model-level scheme(s) {', '.join(dropped)}: jinit.data_dependent.lsuv is not available.")
-            schemes = [s for s in schemes if s not in model_level]
-            if not schemes:
-                parser.error("no scheme left to run: " + notes[-1])
     else:
         try:
-            schemes, preset_notes = resolve_schemes(preset, registered, model_level, lsuv_ok)
+            schemes, preset_notes = resolve_schemes(preset, registered)
         except PresetError as err:
             parser.error(str(err))
         notes += preset_notes

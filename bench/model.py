@@ -19,17 +19,15 @@ stacked along a leading layer axis (``kernel``: ``(L - 1, n, n)``), but each
 layer's initializer is called with the unstacked ``(n, n)`` shape and its own
 key, so fans and per-layer statistics are those of a single layer.
 
-:func:`unrolled_apply` is an independent plain-``jnp`` forward pass over the same
-parameters (a Python loop over layers) used to check the scanned one, and
-:class:`UnrolledMLP` is the same network with one named ``Dense`` per layer, for
-tools that walk a model layer by layer (LSUV).
+:class:`UnrolledMLP` is the same network with one named ``Dense`` per layer and
+no scan, for tools that walk a model layer by layer and for timing the scanned
+stack against it (``bench.speed``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -44,9 +42,6 @@ __all__ = [
     "UnrolledMLP",
     "build_model",
     "scheme_inits",
-    "unrolled_apply",
-    "to_unrolled",
-    "from_unrolled",
     "loss_and_metrics",
     "layer_statistics",
     "SATURATION",
@@ -156,8 +151,7 @@ class MLP(nn.Module):
 class UnrolledMLP(nn.Module):
     """The same network with one ``Dense`` per layer (``layer_0`` ...
     ``layer_{depth-1}``, ``output``) and no scan. Each hidden layer's output
-    is sown into the ``"intermediates"`` collection; parameters convert with
-    :func:`to_unrolled` / :func:`from_unrolled`."""
+    is sown into the ``"intermediates"`` collection."""
 
     depth: int
     width: int
@@ -196,35 +190,6 @@ def build_model(spec: ModelSpec, scheme: jinit.Scheme | None = None, *, collect:
     else:
         inits = scheme_inits(scheme, spec.activation)
     return MLP(spec.depth, spec.width, spec.n_out, spec.activation, *inits, collect=collect)
-
-
-def unrolled_apply(params: Any, x: jax.Array, activation: str, depth: int) -> jax.Array:
-    """Reference forward pass: a Python loop over the scanned stack's slices."""
-    phi = jinit.get_activation(activation)
-    p = params["input"]["dense"]
-    h = phi(x @ p["kernel"] + p["bias"])
-    stack = params["hidden"]["dense"] if depth > 1 else None
-    for i in range(depth - 1):
-        h = phi(h @ stack["kernel"][i] + stack["bias"][i])
-    return h @ params["output"]["kernel"] + params["output"]["bias"]
-
-
-def to_unrolled(params: Any, depth: int) -> dict:
-    """MLP params -> UnrolledMLP params (``layer_i`` / ``output``)."""
-    out = {"layer_0": dict(params["input"]["dense"])}
-    for i in range(1, depth):
-        out[f"layer_{i}"] = jax.tree.map(lambda a, i=i: a[i - 1], dict(params["hidden"]["dense"]))
-    out["output"] = dict(params["output"])
-    return out
-
-
-def from_unrolled(params: Any, depth: int) -> dict:
-    """UnrolledMLP params -> MLP params (re-stacks the hidden layers)."""
-    out = {"input": {"dense": dict(params["layer_0"])}, "output": dict(params["output"])}
-    if depth > 1:
-        layers = [params[f"layer_{i}"] for i in range(1, depth)]
-        out["hidden"] = {"dense": jax.tree.map(lambda *a: jnp.stack(a), *layers)}
-    return out
 
 
 def loss_and_metrics(outputs: jax.Array, y: jax.Array, task: str) -> tuple[jax.Array, jax.Array]:

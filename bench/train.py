@@ -32,7 +32,6 @@ minibatches.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import threading
 import time
@@ -49,6 +48,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jinit
+from jinit._core import check_choice
 from bench.data import Dataset
 from bench.model import (
     MLP,
@@ -58,6 +58,7 @@ from bench.model import (
     loss_and_metrics,
     scheme_inits,
 )
+from jinit.data_dependent import lsuv
 
 __all__ = [
     "OPTIMIZERS",
@@ -66,7 +67,6 @@ __all__ = [
     "Trainer",
     "SchemeUnavailable",
     "make_optimizer",
-    "lsuv_available",
 ]
 
 OPTIMIZERS = {
@@ -85,22 +85,12 @@ class SchemeUnavailable(Exception):
 
 
 def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
+    check_choice(None, "optimizer", name, tuple(OPTIMIZERS))
     if name == "sgd":
         return optax.sgd(lr)
     if name == "momentum":
         return optax.sgd(lr, momentum=0.9)
-    if name == "adam":
-        return optax.adam(lr)
-    raise ValueError(f"unknown optimizer {name!r}; valid choices are {', '.join(OPTIMIZERS)}.")
-
-
-def lsuv_available() -> bool:
-    """Whether ``jinit.data_dependent.lsuv`` can be imported."""
-    try:
-        from jinit.data_dependent import lsuv  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return optax.adam(lr)
 
 
 @dataclass(frozen=True)
@@ -366,16 +356,10 @@ class Trainer:
         The scheme's per-tensor init is the pre-initialization (``pre_init=None``
         keeps it); every Dense, the output layer included, is normalized to unit
         output variance."""
-        try:
-            from jinit.data_dependent import lsuv
-        except ImportError as err:
-            raise SchemeUnavailable("model-level scheme needs jinit.data_dependent.lsuv, which is not available") from err
         model = build_model(spec)
         batch = jnp.asarray(self.dataset.x_train[: min(STATS_BATCH, len(self.dataset.x_train))])
         s = self.settings
-        kwargs = {"tol": s.lsuv_tol, "max_iter": s.lsuv_max_iter}
-        if "pre_init" in inspect.signature(lsuv).parameters:
-            kwargs["pre_init"] = None
+        kwargs = {"tol": s.lsuv_tol, "max_iter": s.lsuv_max_iter, "pre_init": None}
         out, reports = [], []
         for i in range(keys.shape[0]):
             p = {"params": jax.tree.map(lambda a, i=i: a[i], params)}

@@ -43,7 +43,7 @@ from jinit.basic import *  # noqa: F403
 from jinit.data_dependent import LSUVLayer, lsuv
 from jinit.diagnostics import SignalReport, jacobian_spectrum, plot_signal_propagation, signal_propagation
 from jinit.gain import *  # noqa: F403
-from jinit.meanfield import critical_bias, critical_normal, critical_sigma_w
+from jinit.meanfield import critical_bias, critical_normal, critical_orthogonal, critical_sigma_w
 from jinit.registry import *  # noqa: F403
 from jinit.rng import generators, get_default_rng, set_default_rng
 from jinit.structured import *  # noqa: F403
@@ -78,7 +78,7 @@ __all__ = (
     + ["gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules"]
     + ["torch_rules", "keras_rules", "flax_rules", "haiku_rules"]
     + ["lsuv", "LSUVLayer"]
-    + ["critical_normal", "critical_bias", "critical_sigma_w"]
+    + ["critical_normal", "critical_orthogonal", "critical_bias", "critical_sigma_w"]
     + ["signal_propagation", "jacobian_spectrum", "plot_signal_propagation", "SignalReport"]
     + registry.__all__
 )

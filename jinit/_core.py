@@ -13,7 +13,8 @@ import inspect
 import math
 import numbers
 import types
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import jax
@@ -46,11 +47,70 @@ _KIND_TEXT = {
 }
 
 
-def check_choice(initializer: str, argument: str, value: Any, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{initializer}: invalid {argument}={value!r}; valid choices are {valid}.")
-    return value
+def check_choice(initializer: str | None, argument: str, value: Any, choices: Collection[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ``ValueError`` that lists them.
+
+    The one "valid choices" lookup of jinit. For an argument of ``initializer``
+    the message reads ``"he_normal: invalid mode='fan'; valid choices are
+    'fan_in', 'fan_out'."``; with ``initializer=None``, for a name looked up in a
+    table (a scheme, an activation), ``"unknown scheme 'kaiming'; valid choices
+    are 'zeros', ..."``.
+    """
+    if isinstance(value, str) and value in choices:
+        return value
+    valid = ", ".join(repr(c) for c in choices)
+    if initializer is None:
+        raise ValueError(f"unknown {argument} {value!r}; valid choices are {valid}.")
+    raise ValueError(f"{initializer}: invalid {argument}={value!r}; valid choices are {valid}.")
+
+
+def check_int(initializer: str, argument: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as an ``int``: a ``TypeError`` unless it is an integer (``bool`` is not),
+    a ``ValueError`` if it is below ``minimum``; both name the initializer and the argument.
+
+    The one integer check of jinit: counts (``sparse``'s ``num_nonzero``, ``dirac``'s
+    ``groups``, a recipe's number of layers) and axes (``minimum=None``).
+    """
+    bound = "" if minimum is None else f" >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{initializer}: {argument} must be an int{bound}, got {value!r}.")
+    if minimum is not None and int(value) < minimum:
+        raise ValueError(f"{initializer}: {argument} must be an int{bound}, got {value!r}.")
+    return int(value)
+
+
+def renamed(**aliases: str) -> Callable[[Callable], Callable]:
+    """Keeps renamed keyword arguments working for one release.
+
+    ``@renamed(rng="generator")`` on a function whose argument is now
+    ``generator=``: a call passing ``rng=`` still works, with a
+    ``DeprecationWarning`` naming the new argument; passing both is a
+    ``TypeError``. The signature shown (``inspect.signature``, the docs) is the
+    new one.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            for old, new in aliases.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(
+                        f"{fn.__name__}: got both {new}= and its deprecated alias {old}=; pass {new}= only."
+                    )
+                warnings.warn(
+                    f"{fn.__name__}: {old}= is deprecated and will be removed in the next release; "
+                    f"pass {new}= instead (same meaning).",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def check_real(

@@ -184,10 +184,3 @@ def bivariate_nodes(q: float, c: float, kinks=DEFAULT_KINKS, refine=None):
         return u1, w1, c * u1[:, None], np.ones((u1.size, 1))
     z2, w2 = panel_nodes((k[None, :] / rq - c * z1[:, None]) / s)
     return u1, w1, rq * (c * z1[:, None] + s * z2), w2
-
-
-def expect2(fn1: Callable, fn2: Callable, q: float, c: float, kinks=DEFAULT_KINKS) -> float:
-    """E[fn1(u1) fn2(u2)] for a Gaussian pair of variances q and correlation c (see bivariate_nodes)."""
-    u1, w1, u2, w2 = bivariate_nodes(q, c, kinks)
-    inner = np.sum(w2 * evaluate(fn2, u2), axis=1)
-    return float(np.dot(w1 * evaluate(fn1, u1), inner))

@@ -27,6 +27,7 @@ from jinit._core import (
     complex_normal,
     factory,
     random_initializer,
+    renamed,
     shard,
 )
 
@@ -38,6 +39,9 @@ __all__ = [
     "uniform",
     "truncated_normal",
     "truncated_normal_std",
+    "uniform_small",
+    "uniform_large",
+    "normal_nonzero_mean",
 ]
 
 
@@ -148,8 +152,9 @@ def ones(*, dtype=None) -> Initializer:
     return _fill("ones", 1.0, dtype)
 
 
+@renamed(rng="generator")
 @factory
-def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None, dtype=None) -> Initializer:
+def normal(stddev: float = 1.0, mean: float = 0.0, *, generator: str | None = None, dtype=None) -> Initializer:
     r"""Gaussian weights :math:`W_{ij} \sim \mathcal N(\mu, \sigma^2)`.
 
     With the defaults this is the write-ups' "mean-zero random" N(0, 1) init;
@@ -169,7 +174,7 @@ def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None, dt
     Args:
       stddev: :math:`\sigma \ge 0`.
       mean: :math:`\mu`.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating or complex.
 
     Example:
@@ -183,7 +188,7 @@ def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None, dt
     """
     check_real("normal", "stddev", stddev, nonnegative=True)
     check_real("normal", "mean", mean)
-    gen = _rng.resolve("normal", rng)
+    gen = _rng.resolve("normal", generator)
 
     def body(key, shape, dtype):
         if jnp.issubdtype(dtype, jnp.complexfloating):
@@ -195,8 +200,9 @@ def normal(stddev: float = 1.0, mean: float = 0.0, *, rng: str | None = None, dt
     return random_initializer("normal", body, dtype=dtype, kinds=FLOAT_COMPLEX)
 
 
+@renamed(rng="generator")
 @factory
-def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None, dtype=None) -> Initializer:
+def uniform(low: float = -1.0, high: float = 1.0, *, generator: str | None = None, dtype=None) -> Initializer:
     r"""Uniform weights :math:`W_{ij} \sim U[\text{low}, \text{high})`.
 
     Mean :math:`(a+b)/2`, variance :math:`(b-a)^2/12`. ``uniform(-0.01, 0.01)``
@@ -210,7 +216,7 @@ def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None, dty
     Args:
       low: lower bound ``a``.
       high: upper bound ``b > a``.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
@@ -224,7 +230,7 @@ def uniform(low: float = -1.0, high: float = 1.0, *, rng: str | None = None, dty
     if not isinstance(low, jax.core.Tracer) and not isinstance(high, jax.core.Tracer):
         if not float(low) < float(high):
             raise ValueError(f"uniform: low must be < high, got low={low}, high={high}.")
-    gen = _rng.resolve("uniform", rng)
+    gen = _rng.resolve("uniform", generator)
 
     def body(key, shape, dtype):
         lo, hi = jnp.asarray(low, dtype), jnp.asarray(high, dtype)
@@ -264,6 +270,7 @@ def truncated_normal_std(lower: float = -2.0, upper: float = 2.0) -> float:
     return math.sqrt(1.0 + (ta - tb) / z - ((pa - pb) / z) ** 2)
 
 
+@renamed(rng="generator")
 @factory
 def truncated_normal(
     stddev: float = 1.0,
@@ -271,7 +278,7 @@ def truncated_normal(
     lower: float = -2.0,
     upper: float = 2.0,
     *,
-    rng: str | None = None,
+    generator: str | None = None,
     dtype=None,
 ) -> Initializer:
     r"""Truncated Gaussian: :math:`W = \mu + \sigma X`, :math:`X \sim \mathcal N(0,1)`
@@ -294,7 +301,7 @@ def truncated_normal(
       mean: :math:`\mu`.
       lower: lower bound in parent-stddev units.
       upper: upper bound in parent-stddev units, ``> lower``.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
@@ -311,7 +318,7 @@ def truncated_normal(
         raise ValueError(
             f"truncated_normal: lower must be < upper, got lower={lower}, upper={upper}."
         )
-    gen = _rng.resolve("truncated_normal", rng)
+    gen = _rng.resolve("truncated_normal", generator)
 
     def body(key, shape, dtype):
         x = gen.truncated_normal(key, lower, upper, shape, dtype)
@@ -324,3 +331,75 @@ def truncated_normal(
 
     return random_initializer("truncated_normal", body, open_bounds=open_bounds, dtype=dtype)
 
+
+
+# ---------------------------------------------------------------------------
+# The write-ups' fixed-scale schemes, as the registry names them.
+
+
+@factory
+def uniform_small(*, generator: str | None = None, dtype=None) -> Initializer:
+    r"""The write-ups' "small range" uniform init: :math:`W_{ij} \sim U[-0.01, 0.01)`,
+    i.e. :func:`uniform` ``(-0.01, 0.01)``; the registry's ``"uniform_small"`` scheme.
+
+    Variance :math:`0.02^2/12 \approx 3.3\cdot 10^{-5}` whatever the width: a layer
+    with :math:`n` inputs multiplies the activation's standard deviation by about
+    :math:`0.0058\sqrt n` (0.13 at :math:`n = 512`), so in a deep net the signal and
+    the gradients vanish (Glorot & Bengio, 2010, analyse the effect).
+
+    Args:
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.uniform_small()(jax.random.key(0), (512, 512))
+      >>> bool(abs(w).max() < 0.01), f"{w.var() * 1e5:.2f}"
+      (True, '3.33')
+    """
+    return uniform(-0.01, 0.01, generator=generator, dtype=dtype)
+
+
+@factory
+def uniform_large(*, generator: str | None = None, dtype=None) -> Initializer:
+    r"""The write-ups' "large range" uniform init: :math:`W_{ij} \sim U[-1, 1)`, i.e.
+    :func:`uniform` ``(-1, 1)``; the registry's ``"uniform_large"`` scheme.
+
+    Variance :math:`1/3` per weight whatever the width: a layer with :math:`n` inputs
+    multiplies the activation's standard deviation by about :math:`\sqrt{n/3}`, so
+    deep ReLU nets explode and tanh or sigmoid units saturate (Glorot & Bengio, 2010).
+
+    Args:
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.uniform_large()(jax.random.key(0), (512, 512))
+      >>> bool(abs(w).max() < 1.0), f"{w.var():.2f}"
+      (True, '0.33')
+    """
+    return uniform(-1.0, 1.0, generator=generator, dtype=dtype)
+
+
+@factory
+def normal_nonzero_mean(*, generator: str | None = None, dtype=None) -> Initializer:
+    r"""The write-ups' "non-zero-mean random" init: :math:`W_{ij} \sim \mathcal N(0.1, 0.1^2)`,
+    i.e. :func:`normal` ``(stddev=0.1, mean=0.1)``; the registry's ``"normal_nonzero_mean"`` scheme.
+
+    The mean adds the rank-one matrix :math:`0.1\,\mathbf 1\mathbf 1^\top`: every
+    unit receives the same :math:`0.1\sum_i x_i`, so the units move together and the
+    common component grows with the width :math:`n` (by :math:`0.1\,n` per layer for
+    positive inputs), which is why weights are drawn with mean zero.
+
+    Args:
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating or complex.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.normal_nonzero_mean()(jax.random.key(0), (256, 256))
+      >>> print(f"{w.mean():.2f} {w.std():.2f}")
+      0.10 0.10
+    """
+    return normal(stddev=0.1, mean=0.1, generator=generator, dtype=dtype)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from jinit import _quadrature
+from jinit._core import check_choice
 
 __all__ = ["calculate_gain", "gain_for", "NONLINEARITIES"]
 
@@ -54,9 +55,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
       >>> round(jinit.calculate_gain("relu"), 6), round(jinit.calculate_gain("leaky_relu", 0.2), 6)
       (1.414214, 1.386750)
     """
-    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        valid = ", ".join(repr(n) for n in NONLINEARITIES)
-        raise ValueError(f"calculate_gain: invalid nonlinearity={nonlinearity!r}; valid choices are {valid}.")
+    check_choice("calculate_gain", "nonlinearity", nonlinearity, NONLINEARITIES)
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01

@@ -39,6 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
 
+from jinit._core import check_choice, check_int
+
 __all__ = ["Layout", "LeafSpec", "draw", "is_elementwise", "stacked_axes"]
 
 Shape = tuple[int, ...]
@@ -183,12 +185,9 @@ class LeafSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "stack_axes", _check_axes(self.stack_axes))
-        if self.order not in ("flax", "torch"):
-            raise ValueError(f"LeafSpec: invalid order={self.order!r}; valid choices are 'flax', 'torch'.")
-        if self.in_dims is not None and (
-            isinstance(self.in_dims, bool) or not isinstance(self.in_dims, int) or self.in_dims < 1
-        ):
-            raise ValueError(f"LeafSpec: in_dims must be an int >= 1 or None, got {self.in_dims!r}.")
+        check_choice("LeafSpec", "order", self.order, ("flax", "torch"))
+        if self.in_dims is not None:
+            check_int("LeafSpec", "in_dims", self.in_dims, 1)
         if self.in_dims is not None and self.order == "torch":
             raise ValueError("LeafSpec: in_dims applies to order='flax' only.")
 

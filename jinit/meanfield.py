@@ -39,7 +39,7 @@ correlation :math:`c^l`. With the fixed point :math:`q^*` of the first map,
 Every function takes the standard deviations ``sigma_w`` (:math:`\sigma_w > 0`) and ``sigma_b``
 (:math:`\sigma_b \ge 0`) and any activation: a callable ``R -> R`` applied elementwise (written with
 ``jax.numpy`` / ``jax.nn`` where a derivative is needed: :math:`\phi'` is ``jax.grad`` of it) or a
-name from :data:`jinit.registry.ACTIVATIONS`. Expectations use composite Gauss-Legendre quadrature
+name from :data:`jinit.activations.ACTIVATIONS`. Expectations use composite Gauss-Legendre quadrature
 in float64 (:mod:`jinit._quadrature`) with panel edges at the kinks of :math:`\phi` (``0``,
 ``+-1``, ``+-3``, ``6`` by default; pass others as ``breakpoints``), so relu-like activations are
 integrated to rounding, and the two-dimensional expectations refine around the smoothed kinks that
@@ -81,8 +81,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit import _quadrature, basic, registry, variance
-from jinit._core import FLOAT_COMPLEX, Initializer, check_dtype, check_real, factory
+from jinit import _quadrature, basic, structured, variance
+from jinit._core import FLOAT_COMPLEX, Initializer, check_dtype, check_real, factory, renamed
+from jinit.activations import resolve_activation
 
 __all__ = [
     "variance_map",
@@ -101,6 +102,7 @@ __all__ = [
     "critical_sigma_w",
     "phase_diagram",
     "critical_normal",
+    "critical_orthogonal",
     "critical_bias",
     "CRITICAL_TOL",
     "TRAINABLE_DEPTH_FACTOR",
@@ -163,16 +165,7 @@ class _Phi:
     """An activation with float64, chunked, jit-compiled evaluation of phi and phi'."""
 
     def __init__(self, where: str, phi: Any, breakpoints: Sequence[float] = ()):
-        if isinstance(phi, str):
-            if phi not in registry.ACTIVATIONS:
-                valid = ", ".join(repr(n) for n in registry.ACTIVATIONS)
-                raise ValueError(f"{where}: unknown activation {phi!r}; valid names are {valid}, or pass a callable.")
-            phi = registry.ACTIVATIONS[phi]
-        if not callable(phi):
-            raise TypeError(
-                f"{where}: phi must be an activation, a callable R -> R applied elementwise "
-                f"(e.g. jax.nn.relu, jnp.tanh) or a registered name such as 'tanh'; got {phi!r}."
-            )
+        phi = resolve_activation(where, phi)
         extra = []
         items = (breakpoints,) if isinstance(breakpoints, numbers.Real) else breakpoints
         for x in items:
@@ -835,6 +828,7 @@ def phase_diagram(
 # --- initializers ------------------------------------------------------------------------------
 
 
+@renamed(rng="generator")
 @factory
 def critical_normal(
     phi,
@@ -843,7 +837,7 @@ def critical_normal(
     out_axis=-1,
     batch_axis=(),
     *,
-    rng: str | None = None,
+    generator: str | None = None,
     dtype=None,
 ) -> Initializer:
     r"""Gaussian weights at the edge of chaos: :math:`W \sim \mathcal N(0, \sigma_w^2/n_\text{in})`,
@@ -853,7 +847,7 @@ def critical_normal(
     :math:`\xi_c = \infty` layers (Schoenholz et al. 2017): tanh gets :math:`\sigma_w = 1` at
     :math:`\sigma_b = 0` (:math:`1.1225` at :math:`\sigma_b = 0.05`), relu :math:`\sqrt 2` (He).
     Built on :func:`jinit.variance_scaling` (``mode="fan_in"``, ``distribution="normal"``); the axes,
-    ``rng`` and ``dtype`` (the returned initializer's default dtype) mean the same as there.
+    ``generator`` and ``dtype`` (the returned initializer's default dtype) mean the same as there.
 
     Example:
       >>> import jax, jinit.meanfield as mf
@@ -863,12 +857,56 @@ def critical_normal(
     """
     sigma_w = critical_sigma_w(phi, sigma_b)
     return variance.variance_scaling(
-        sigma_w**2, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="critical_normal", dtype=dtype
+        sigma_w**2, "fan_in", "normal", in_axis, out_axis, batch_axis, generator=generator, name="critical_normal",
+        dtype=dtype,
     )
 
 
+@renamed(rng="generator")
+@factory
+def critical_orthogonal(
+    phi,
+    sigma_b: float = 0.0,
+    column_axis: int = -1,
+    *,
+    method: str = "householder",
+    generator: str | None = None,
+    dtype=None,
+) -> Initializer:
+    r"""Orthogonal weights at the edge of chaos: :math:`W = \sigma_w Q`, :math:`Q` Haar-distributed
+    with orthonormal columns (:func:`jinit.orthogonal`), :math:`\sigma_w` = :func:`critical_sigma_w`
+    ``(phi, sigma_b)``, so that :math:`\chi_1 = \sigma_w^2\,\mathbb E[\phi'(\sqrt{q^*}z)^2] = 1`.
+
+    The registry scheme ``"critical"``'s kernel (with :math:`\sigma_b = 0`). Correlations propagate
+    over :math:`\xi_c = \infty` layers (Schoenholz et al. 2017), as with :func:`critical_normal`;
+    orthogonal rather than Gaussian weights also make the input-output Jacobian of a deep tanh
+    network well conditioned, dynamical isometry (Pennington, Schoenholz & Ganguli 2017): tanh
+    gets :math:`\sigma_w = 1` at :math:`\sigma_b = 0`, relu :math:`\sqrt 2`. Pair it with
+    :func:`critical_bias` ``(sigma_b)``. Raises (``ValueError``) where :func:`critical_sigma_w` has
+    no critical point, e.g. gelu, silu or softplus at :math:`\sigma_b = 0`.
+
+    Args:
+      phi: the activation: a name from :data:`jinit.activations.ACTIVATIONS` or a callable ``R -> R``.
+      sigma_b: :math:`\sigma_b \ge 0`, the biases' standard deviation.
+      column_axis, method: as in :func:`jinit.orthogonal`.
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jinit.meanfield as mf
+      >>> w = mf.critical_orthogonal("tanh")(jax.random.key(0), (64, 64))
+      >>> bool(jnp.allclose(w.T @ w, jnp.eye(64), atol=1e-5))  # sigma_w = 1 for tanh
+      True
+    """
+    sigma_w = critical_sigma_w(resolve_activation("critical_orthogonal", phi), sigma_b)
+    return structured.orthogonal(
+        scale=sigma_w, column_axis=column_axis, method=method, generator=generator, dtype=dtype
+    )
+
+
+@renamed(rng="generator")
 @factory(role="bias_init")
-def critical_bias(sigma_b: float = 0.0, *, rng: str | None = None, dtype=None) -> Initializer:
+def critical_bias(sigma_b: float = 0.0, *, generator: str | None = None, dtype=None) -> Initializer:
     r"""Biases :math:`b \sim \mathcal N(0, \sigma_b^2)` matching :func:`critical_normal` (zeros when
     :math:`\sigma_b = 0`); ``dtype`` is the returned initializer's default dtype.
 
@@ -882,4 +920,4 @@ def critical_bias(sigma_b: float = 0.0, *, rng: str | None = None, dtype=None) -
         check_dtype("critical_bias", dtype, FLOAT_COMPLEX)
     if sigma_b == 0.0:
         return basic.zeros(dtype=dtype)
-    return basic.normal(stddev=sigma_b, rng=rng, dtype=dtype)
+    return basic.normal(stddev=sigma_b, generator=generator, dtype=dtype)

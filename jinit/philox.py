@@ -224,7 +224,7 @@ def counters(shape: Sequence[int]) -> tuple[jax.Array, jax.Array | int]:
     if any(d >= 2**32 for d in shape):
         raise ValueError(
             f"philox: an axis of length >= 2**32 is not supported (shape {shape}); "
-            "reshape, or use rng='jax'."
+            "reshape, or use generator='jax'."
         )
     strides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
     total = math.prod(shape)

@@ -3,7 +3,11 @@ the docs, the notebooks and the tests.
 
 A :class:`Scheme` turns an activation name into the kernel initializer for a
 layer followed by that activation (most schemes ignore it; gain- and
-criticality-based ones need it). Bias initializers default to zeros.
+criticality-based ones need it). Bias initializers default to zeros. Every
+kernel is a public factory of the scheme's family module (``"orthogonal"``:
+:func:`jinit.gain_orthogonal`, ``"critical"``: :func:`jinit.meanfield.critical_orthogonal`,
+``"sparse"``: :func:`jinit.sparse_capped`, ...); activation names are those of
+:mod:`jinit.activations` (``ACTIVATIONS`` and ``get_activation`` are re-exported here).
 
 Example:
   >>> import jinit
@@ -19,11 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import jax
-import jax.numpy as jnp
-
-from jinit import basic, gain, variance
-from jinit._core import Initializer
+from jinit import basic, meanfield, structured, variance
+from jinit._core import Initializer, check_choice
+from jinit.activations import ACTIVATIONS, get_activation
 
 __all__ = [
     "Scheme",
@@ -35,28 +37,6 @@ __all__ = [
     "ACTIVATIONS",
     "get_activation",
 ]
-
-ACTIVATIONS: Mapping[str, Callable] = MappingProxyType(
-    {
-        "relu": jax.nn.relu,
-        "tanh": jnp.tanh,
-        "sigmoid": jax.nn.sigmoid,
-        "gelu": jax.nn.gelu,
-        "silu": jax.nn.silu,
-        "selu": jax.nn.selu,
-        "elu": jax.nn.elu,
-        "leaky_relu": jax.nn.leaky_relu,
-        "softplus": jax.nn.softplus,
-        "linear": lambda x: x,
-    }
-)
-
-
-def get_activation(name: str) -> Callable:
-    """The activation function registered under ``name``."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; valid choices are {', '.join(ACTIVATIONS)}.")
-    return ACTIVATIONS[name]
 
 
 def _zeros(activation: str) -> Initializer:
@@ -114,9 +94,7 @@ def register_scheme(scheme: Scheme) -> Scheme:
 
 def get_scheme(name: str) -> Scheme:
     """The scheme registered under ``name``; ``ValueError`` listing the valid names otherwise."""
-    if name not in _SCHEMES:
-        raise ValueError(f"unknown scheme {name!r}; valid choices are {', '.join(_SCHEMES)}.")
-    return _SCHEMES[name]
+    return _SCHEMES[check_choice(None, "scheme", name, _SCHEMES)]
 
 
 def scheme_names() -> tuple[str, ...]:
@@ -124,11 +102,31 @@ def scheme_names() -> tuple[str, ...]:
     return tuple(_SCHEMES)
 
 
+def markdown_table(names: tuple[str, ...] | None = None) -> str:
+    """The schemes as a Markdown table (name, formula, use, reference), for the docs.
+
+    The README's table is this function's output; a test keeps them in sync.
+    """
+    rows = ["| scheme | definition | when to use / what goes wrong | source |", "|---|---|---|---|"]
+    for name in names or scheme_names():
+        s = get_scheme(name)
+        cells = (f"`{s.name}`", f"`{s.formula}`", s.description, s.reference)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
+
+
 def _fixed(factory: Callable[[], Initializer]) -> Callable[[str], Initializer]:
+    """A kernel that does not depend on the activation: ``factory()`` for every one."""
     return lambda activation: factory()
 
 
-for _scheme in (
+# The built-in schemes, in the order the docs and the benchmark list them. Each
+# kernel is a public factory of its family module: ``_fixed(f)`` for a factory
+# without arguments, ``f`` itself for one that takes the activation's name.
+# Not registered: delta_orthogonal (a 2-D kernel would just be orthogonal) and
+# identity (every square hidden layer the identity: no diversity between units),
+# which are not sensible kernels for the benchmark's dense MLP.
+_BUILTIN = (
     Scheme(
         "zeros", _fixed(basic.zeros), "W = 0",
         "All units identical (symmetry never breaks); with ReLU no gradient reaches the weights.",
@@ -140,23 +138,22 @@ for _scheme in (
         "Write-ups' mean-zero random init", "basic", writeup=True,
     ),
     Scheme(
-        "uniform_small", _fixed(lambda: basic.uniform(-0.01, 0.01)), "W ~ U[-0.01, 0.01)",
+        "uniform_small", _fixed(basic.uniform_small), "W ~ U[-0.01, 0.01)",
         "Too small for deep nets: the signal shrinks by ~0.006*sqrt(n) per layer and vanishes.",
         "Write-ups' small-range uniform init", "basic", writeup=True,
     ),
     Scheme(
-        "uniform_large", _fixed(lambda: basic.uniform(-1.0, 1.0)), "W ~ U[-1, 1)",
+        "uniform_large", _fixed(basic.uniform_large), "W ~ U[-1, 1)",
         "Too large: Var = 1/3 per weight, activations explode or saturate with depth.",
         "Write-ups' large-range uniform init", "basic", writeup=True,
     ),
     Scheme(
-        "normal_nonzero_mean", _fixed(lambda: basic.normal(stddev=0.1, mean=0.1)), "W ~ N(0.1, 0.1^2)",
+        "normal_nonzero_mean", _fixed(basic.normal_nonzero_mean), "W ~ N(0.1, 0.1^2)",
         "A non-zero mean adds a rank-one component: all units move together and the mean explodes with width.",
         "Write-ups' non-zero-mean random init", "basic", writeup=True,
     ),
     Scheme(
-        "glorot_standard", _fixed(lambda: variance.variance_scaling(1.0 / 3.0, "fan_in", "uniform", name="glorot_standard")),
-        "W ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in))",
+        "glorot_standard", _fixed(variance.glorot_standard), "W ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in))",
         "The 'standard' heuristic Glorot & Bengio compare against: Var = 1/(3 fan_in), shrinks the signal.",
         "Glorot & Bengio 2010, eq. 1", "variance",
     ),
@@ -191,93 +188,30 @@ for _scheme in (
         "LeCun et al. 1998", "variance",
     ),
     Scheme(
-        "gain_normal",
-        lambda activation: variance.variance_scaling(
-            gain.gain_for(get_activation(activation)) ** 2, "fan_in", "normal", name="gain_normal"
-        ),
-        "W ~ N(0, g^2/fan_in), g = 1/sqrt(E[phi(z)^2])",
+        "gain_normal", variance.gain_normal, "W ~ N(0, g^2/fan_in), g = 1/sqrt(E[phi(z)^2])",
         "Exact second-moment preservation for any activation (He for ReLU, ~1.59^2 for tanh).",
         "jinit.gain_for; generalizes He et al. 2015", "variance",
     ),
-):
-    register_scheme(_scheme)
-del _scheme
-
-
-def markdown_table(names: tuple[str, ...] | None = None) -> str:
-    """The schemes as a Markdown table (name, formula, use, reference), for the docs.
-
-    The README's table is this function's output; a test keeps them in sync.
-    """
-    rows = ["| scheme | definition | when to use / what goes wrong | source |", "|---|---|---|---|"]
-    for name in names or scheme_names():
-        s = get_scheme(name)
-        cells = (f"`{s.name}`", f"`{s.formula}`", s.description, s.reference)
-        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(rows)
-
-
-def _critical_kernel(activation: str) -> Initializer:
-    # Imported at call time: jinit.meanfield imports this module, and jinit.structured is optional.
-    from jinit import meanfield
-
-    sigma_w = meanfield.critical_sigma_w(get_activation(activation))
-    try:
-        from jinit.structured import orthogonal
-    except ImportError:
-        return meanfield.critical_normal(get_activation(activation))
-    return orthogonal(scale=sigma_w)
-
-
-register_scheme(
     Scheme(
-        "critical", _critical_kernel,
-        "W = sigma_w Q, Q Haar orthogonal (N(0, sigma_w^2/fan_in) without jinit.structured), b = 0; "
+        "critical", meanfield.critical_orthogonal,
+        "W = sigma_w Q, Q Haar orthogonal, b = 0; "
         "sigma_w: chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] = 1 at sigma_b = 0",
         "Edge of chaos: correlations propagate over unbounded depth (xi_c = inf); tanh sigma_w = 1, relu sqrt(2). "
         "Orthogonal weights also give tanh dynamical isometry. Raises for activations with no critical point at "
         "sigma_b = 0 (gelu, silu, softplus: use jinit.meanfield.critical_normal(phi, sigma_b)).",
         "Schoenholz et al. 2017; Pennington et al. 2017", "meanfield",
-    )
-)
-
-
-# --- Structured and data-dependent schemes (jinit.structured, jinit.data_dependent) ---
-# delta_orthogonal (a 2-D kernel would just be orthogonal) and identity (every
-# square hidden layer the identity: no diversity between units) are not
-# registered: they are not sensible kernels for the benchmark's dense MLP.
-
-import functools as _functools  # noqa: E402
-import math as _math  # noqa: E402
-
-from jinit import structured as _structured  # noqa: E402
-
-_sparse_k = _functools.lru_cache(maxsize=None)(_structured.sparse)
-
-
-def _sparse_kernel(activation: str) -> Initializer:
-    """Martens' rule with k = min(15, fan_in): a layer with fewer inputs is dense."""
-
-    def init(key, shape, dtype=jnp.float32, out_sharding=None):
-        fan_in = _math.prod(shape[:-1]) if len(shape) >= 2 else 1
-        return _sparse_k(max(1, min(15, fan_in)))(key, shape, dtype, out_sharding)
-
-    init.__name__ = init.__qualname__ = "sparse"
-    return init
-
-
-for _scheme in (
+    ),
     Scheme(
-        "orthogonal",
-        lambda activation: _structured.orthogonal(scale=gain.gain_for(get_activation(activation))),
+        "orthogonal", structured.gain_orthogonal,
         "W = g Q, Q Haar orthogonal (Householder reflectors drawn from N(0,1), sign-corrected: the law of "
         "the sign-corrected QR of N(0,1)), g = 1/sqrt(E[phi(z)^2])",
         "All singular values equal g: the linear map preserves norms exactly and g restores the second "
-        "moment through phi (sqrt 2 for ReLU); deep linear nets then learn in depth-independent time.",
+        "moment through phi (sqrt 2 for ReLU); deep linear nets then learn in depth-independent time. "
+        "Kernel jinit.gain_orthogonal(phi); jinit.orthogonal() alone has g = 1.",
         "Saxe et al. 2014; sampler Stewart 1980, Mezzadri 2007; gain as jinit.gain_for", "structured",
     ),
     Scheme(
-        "sparse", _sparse_kernel,
+        "sparse", _fixed(structured.sparse_capped),
         "k = min(15, fan_in) non-zero incoming weights per unit, W_ij ~ N(0, 1); all others 0",
         "Martens' init for deep tanh/logistic nets trained with Hessian-free optimization: width-independent "
         "scale. Not variance-preserving: Var(out) ~ 15 E[x^2] per layer, so ReLU/linear stacks explode "
@@ -285,7 +219,7 @@ for _scheme in (
         "Martens 2010, Sec. 5", "structured",
     ),
     Scheme(
-        "zero_hadamard", _fixed(_structured.zero_hadamard),
+        "zero_hadamard", _fixed(structured.zero_hadamard),
         "W = I (partial identity) if fan_out <= fan_in, else W_ij = (-1)^popcount(i&j) / 2^(k/2), "
         "k = ceil(log2 fan_out)",
         "ZerO: deterministic, only zeros, ones and +-2^(-k/2); square hidden layers start as the identity "
@@ -294,7 +228,7 @@ for _scheme in (
         "Zhao et al. 2022, Algorithm 1", "structured",
     ),
     Scheme(
-        "lsuv", _fixed(_structured.orthogonal),
+        "lsuv", _fixed(structured.orthogonal),
         "W = orthogonal Q; then per layer in forward order W <- W / sqrt(Var(out)) on one batch until "
         "|Var(out) - 1| < 0.1 (at most 10 rescalings)",
         "Data-dependent unit pre-activation variance for any activation; model-level: run "
@@ -302,6 +236,8 @@ for _scheme in (
         "cannot be rescaled (ValueError).",
         "Mishkin & Matas 2016, Algorithm 1", "data_dependent", model_level=True,
     ),
-):
+)
+
+for _scheme in _BUILTIN:
     register_scheme(_scheme)
 del _scheme

@@ -1,6 +1,7 @@
 """Random-number generators that initializers draw from.
 
-Every random initializer takes ``rng=None | "jax" | "philox" | <registered name>``;
+Every random initializer takes ``generator=None | "jax" | "philox" | <registered name>``
+(formerly ``rng=``, still accepted with a ``DeprecationWarning`` for one release);
 the name is resolved when the initializer is built (``None`` means the default
 set with :func:`set_default_rng`, initially ``"jax"``), so an initializer never
 changes behaviour after construction.
@@ -37,7 +38,7 @@ Why the default stays ``"jax"``: with the fused lowering it is within 5-20 % of
 philox's speed (see ``docs/speed.md``), and it keeps the property users rely on when
 porting or comparing, that ``jinit.normal(1.0)`` and ``jax.random.normal`` give
 the same numbers for the same key. Pick philox per initializer
-(``jinit.he_normal(rng="philox")``) or globally (``jinit.set_default_rng("philox")``)
+(``jinit.he_normal(generator="philox")``) or globally (``jinit.set_default_rng("philox")``)
 for values that stay fixed across JAX upgrades and flags, or for its longer,
 symmetric normal tails.
 
@@ -62,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import philox as _philox
+from jinit._core import check_choice
 
 __all__ = ["Generator", "register_generator", "generators", "set_default_rng", "get_default_rng"]
 
@@ -71,7 +73,7 @@ class Generator:
     """A source of standard samples, in a given float dtype and shape.
 
     Attributes:
-      name: the name users pass as ``rng=``.
+      name: the name users pass as ``generator=``.
       normal: ``(key, shape, dtype) -> N(0, 1)`` samples.
       uniform: ``(key, shape, dtype) -> U[0, 1)`` samples.
       truncated_normal: ``(key, lower, upper, shape, dtype)`` -> N(0, 1)
@@ -96,25 +98,23 @@ def register_generator(gen: Generator) -> Generator:
 
 
 def generators() -> tuple[str, ...]:
-    """Names accepted as ``rng=``."""
+    """Names accepted as ``generator=``."""
     return tuple(_GENERATORS)
 
 
-def resolve(initializer: str, rng: str | None) -> Generator:
-    name = _DEFAULT[0] if rng is None else rng
-    if not isinstance(name, str) or name not in _GENERATORS:
-        valid = ", ".join(repr(n) for n in _GENERATORS)
-        raise ValueError(f"{initializer}: invalid rng={rng!r}; valid choices are {valid}.")
-    return _GENERATORS[name]
+def resolve(initializer: str, generator: str | None) -> Generator:
+    """The generator named ``generator`` (``None``: the default), checked for ``initializer``."""
+    name = _DEFAULT[0] if generator is None else generator
+    return _GENERATORS[check_choice(initializer, "generator", name, _GENERATORS)]
 
 
 def set_default_rng(name: str) -> None:
-    """Sets the generator used by initializers built afterwards with ``rng=None``."""
+    """Sets the generator used by initializers built afterwards with ``generator=None``."""
     _DEFAULT[0] = resolve("set_default_rng", name).name
 
 
 def get_default_rng() -> str:
-    """The name of the generator that initializers built with ``rng=None`` use."""
+    """The name of the generator that initializers built with ``generator=None`` use."""
     return _DEFAULT[0]
 
 

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jinit import rng as _rng
@@ -37,19 +35,25 @@ from jinit._core import (
     EXACT,
     Initializer,
     check_choice,
+    check_int,
     check_real,
     check_representable,
     factory,
     random_initializer,
+    renamed,
 )
+from jinit.activations import resolve_activation
+from jinit.gain import gain_for
 
 __all__ = [
     "orthogonal",
+    "gain_orthogonal",
     "delta_orthogonal",
     "identity",
     "dirac",
     "sparse",
     "sparse_fraction",
+    "sparse_capped",
     "zero_hadamard",
     "centre_index",
 ]
@@ -64,14 +68,6 @@ def centre_index(size: int) -> int:
       [0, 0, 1, 1, 2]
     """
     return (int(size) - 1) // 2
-
-
-def _check_int(initializer: str, argument: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{initializer}: {argument} must be an int >= {minimum}, got {value!r}.")
-    if int(value) < minimum:
-        raise ValueError(f"{initializer}: {argument} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _check_rank(initializer: str, shape, minimum: int, what: str) -> None:
@@ -193,9 +189,10 @@ def _orthogonal_matrix(gen, key, rows: int, cols: int, scale, dtype, method: str
     return q.T if transpose else q
 
 
+@renamed(rng="generator")
 @factory
 def orthogonal(
-    scale: float = 1.0, column_axis: int = -1, *, method: str = "householder", rng: str | None = None, dtype=None
+    scale: float = 1.0, column_axis: int = -1, *, method: str = "householder", generator: str | None = None, dtype=None
 ) -> Initializer:
     r"""Random orthogonal weights (Saxe, McClelland & Ganguli, 2014), Haar-distributed.
 
@@ -227,12 +224,13 @@ def orthogonal(
       ``torch.nn.init.orthogonal_`` (numbers in the README).
     * ``"qr"``: a LAPACK QR of :math:`Z`, the algorithm of
       ``jax.nn.initializers.orthogonal`` and ``torch.nn.init.orthogonal_``. With
-      ``rng="jax"`` the values equal ``jax.nn.initializers.orthogonal(scale,
+      ``generator="jax"`` the values equal ``jax.nn.initializers.orthogonal(scale,
       column_axis)`` for the same key (same draw, same QR, same signs).
 
     For a layer followed by an activation :math:`\phi`, ``scale =
-    jinit.gain_for(phi)`` preserves the second moment (:math:`\sqrt 2` for ReLU),
-    which is what the registry scheme ``"orthogonal"`` uses.
+    jinit.gain_for(phi)`` preserves the second moment (:math:`\sqrt 2` for ReLU);
+    that is :func:`gain_orthogonal` ``(phi)``, the registry scheme ``"orthogonal"``'s
+    kernel. ``orthogonal()`` itself has ``scale = 1``.
 
     Unlike JAX's (which raises ``NotImplementedError``), this initializer
     accepts ``out_sharding``: the matrix is computed as usual and laid out with
@@ -243,7 +241,7 @@ def orthogonal(
       scale: :math:`s \ge 0`, the singular value of the result.
       column_axis: the axis holding the columns (default ``-1``, the output axis).
       method: ``"householder"`` (default) or ``"qr"``, see above.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
@@ -254,11 +252,9 @@ def orthogonal(
       True
     """
     check_real("orthogonal", "scale", scale, nonnegative=True)
-    if isinstance(column_axis, bool) or not isinstance(column_axis, (numbers.Integral, np.integer)):
-        raise TypeError(f"orthogonal: column_axis must be an int, got {column_axis!r}.")
-    column_axis = int(column_axis)
+    column_axis = check_int("orthogonal", "column_axis", column_axis)
     check_choice("orthogonal", "method", method, ORTHOGONAL_METHODS)
-    gen = _rng.resolve("orthogonal", rng)
+    gen = _rng.resolve("orthogonal", generator)
 
     def validate(shape):
         _check_rank("orthogonal", shape, 2, "a matrix or higher-rank kernel")
@@ -279,9 +275,44 @@ def orthogonal(
     return random_initializer("orthogonal", body, validate_shape=validate, whole=True, dtype=dtype)
 
 
+@renamed(rng="generator")
+@factory
+def gain_orthogonal(
+    phi, column_axis: int = -1, *, method: str = "householder", generator: str | None = None, dtype=None
+) -> Initializer:
+    r"""Orthogonal weights scaled by the gain of the activation that follows (Saxe,
+    McClelland & Ganguli, 2014): :func:`orthogonal` ``(scale=g)`` with
+    :math:`g` = :func:`jinit.gain_for` ``(phi)`` :math:`= 1/\sqrt{\mathbb E_{z\sim\mathcal N(0,1)}[\phi(z)^2]}`:
+
+    .. math:: W = g\,Q, \qquad Q \text{ Haar-distributed with orthonormal columns (or rows)}.
+
+    This is the registry scheme ``"orthogonal"``'s kernel; it differs from
+    ``jinit.orthogonal()`` only by the scale, :math:`g` instead of 1 (:math:`\sqrt 2`
+    for ReLU, 1.593 for tanh, 1 for linear and SELU). Every singular value equals
+    :math:`g`: the linear map preserves norms exactly and :math:`g` restores the
+    second moment through :math:`\phi`.
+
+    Args:
+      phi: the activation after the layer: a name from
+        :data:`jinit.activations.ACTIVATIONS` or a callable ``R -> R``.
+      column_axis, method: as in :func:`orthogonal`.
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jinit
+      >>> w = jinit.gain_orthogonal("relu")(jax.random.key(0), (64, 32))
+      >>> bool(jnp.allclose(w.T @ w, 2.0 * jnp.eye(32), atol=1e-5))  # g^2 = 2 for ReLU
+      True
+    """
+    scale = gain_for(resolve_activation("gain_orthogonal", phi))
+    return orthogonal(scale=scale, column_axis=column_axis, method=method, generator=generator, dtype=dtype)
+
+
+@renamed(rng="generator")
 @factory
 def delta_orthogonal(
-    scale: float = 1.0, *, method: str = "householder", rng: str | None = None, dtype=None
+    scale: float = 1.0, *, method: str = "householder", generator: str | None = None, dtype=None
 ) -> Initializer:
     r"""Delta-orthogonal conv kernels (Xiao et al., 2018, "Dynamical Isometry and a
     Mean Field Theory of CNNs: How to Train 10,000-Layer Vanilla Convolutional
@@ -307,7 +338,7 @@ def delta_orthogonal(
     the flattened kernel) for such down-projecting layers. For a dense
     ``(in, out)`` kernel delta-orthogonal is just :func:`orthogonal`; pass that.
 
-    With ``method="qr"`` and ``rng="jax"`` the values equal
+    With ``method="qr"`` and ``generator="jax"`` the values equal
     ``jax.nn.initializers.delta_orthogonal(scale)`` for the same key; the default
     ``"householder"`` samples the same distribution faster (see
     :func:`orthogonal`). ``out_sharding`` is supported.
@@ -315,7 +346,7 @@ def delta_orthogonal(
     Args:
       scale: :math:`s \ge 0`.
       method: how :math:`H` is sampled, ``"householder"`` (default) or ``"qr"``, as in :func:`orthogonal`.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
@@ -329,7 +360,7 @@ def delta_orthogonal(
     """
     check_real("delta_orthogonal", "scale", scale, nonnegative=True)
     check_choice("delta_orthogonal", "method", method, ORTHOGONAL_METHODS)
-    gen = _rng.resolve("delta_orthogonal", rng)
+    gen = _rng.resolve("delta_orthogonal", generator)
 
     def validate(shape):
         _conv_rank("delta_orthogonal", shape, "For a dense (in, out) kernel use orthogonal().")
@@ -414,7 +445,7 @@ def dirac(groups: int = 1, scale: float = 1.0, *, dtype=None) -> Initializer:
       >>> bool((y == x).all())
       True
     """
-    groups = _check_int("dirac", "groups", groups, 1)
+    groups = check_int("dirac", "groups", groups, 1)
     check_real("dirac", "scale", scale)
 
     def validate(shape):
@@ -589,8 +620,9 @@ def _choose(key, gen, rows: int, cols: int, k: int) -> jax.Array:
     return jnp.zeros((rows, cols), jnp.bool_).at[jnp.arange(rows)[:, None], idx].set(True)
 
 
+@renamed(rng="generator")
 @factory
-def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None, dtype=None) -> Initializer:
+def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, generator: str | None = None, dtype=None) -> Initializer:
     r"""Martens' sparse initialization (Martens, 2010, "Deep learning via
     Hessian-free optimization", Sec. 5): every output unit gets exactly
     ``num_nonzero`` non-zero incoming weights.
@@ -615,7 +647,7 @@ def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None
     Args:
       num_nonzero: :math:`k \ge 1`; must be at most fan_in.
       stddev: :math:`\sigma \ge 0`.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
@@ -625,9 +657,9 @@ def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None
       >>> (w != 0).sum(axis=0)
       Array([3, 3, 3, 3], dtype=int32)
     """
-    k = _check_int("sparse", "num_nonzero", num_nonzero, 1)
+    k = check_int("sparse", "num_nonzero", num_nonzero, 1)
     check_real("sparse", "stddev", stddev, nonnegative=True)
-    gen = _rng.resolve("sparse", rng)
+    gen = _rng.resolve("sparse", generator)
 
     def validate(shape):
         _check_rank("sparse", shape, 2, "a dense (in, out) or conv (*spatial, in, out) kernel")
@@ -648,8 +680,53 @@ def sparse(num_nonzero: int = 15, stddev: float = 1.0, *, rng: str | None = None
     return random_initializer("sparse", body, validate_shape=validate, dtype=dtype)
 
 
+@renamed(rng="generator")
 @factory
-def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = None, dtype=None) -> Initializer:
+def sparse_capped(
+    num_nonzero: int = 15, stddev: float = 1.0, *, generator: str | None = None, dtype=None
+) -> Initializer:
+    r"""Martens' sparse initialization for layers of any width (Martens, 2010, Sec. 5):
+    :func:`sparse` with :math:`k = \min(\text{num\_nonzero}, \text{fan\_in})` non-zero
+    incoming weights per unit, so a layer with fewer inputs than ``num_nonzero`` is dense:
+
+    .. math:: W_{ij} \sim \mathcal N(0, \sigma^2)\ \ (i \in S_j,\ |S_j| = \min(k, \text{fan\_in})),
+              \qquad W_{ij} = 0 \text{ otherwise}.
+
+    This is the registry scheme ``"sparse"``'s kernel; ``jinit.sparse(15)`` instead
+    raises for a kernel with ``fan_in < 15``. The value of ``k`` is fixed per call,
+    from the shape, and the values are those of ``sparse(k, stddev)``.
+
+    Args:
+      num_nonzero: the largest :math:`k \ge 1`.
+      stddev: :math:`\sigma \ge 0`.
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating.
+
+    Example:
+      >>> import jax, jinit
+      >>> init = jinit.sparse_capped(4)
+      >>> (init(jax.random.key(0), (10, 3)) != 0).sum(axis=0), (init(jax.random.key(0), (2, 3)) != 0).sum(axis=0)
+      (Array([4, 4, 4], dtype=int32), Array([2, 2, 2], dtype=int32))
+    """
+    largest = check_int("sparse_capped", "num_nonzero", num_nonzero, 1)
+    default = dtype
+    by_k = {largest: sparse(largest, stddev, generator=generator, dtype=default)}  # checks the arguments now
+    generator = _rng.resolve("sparse", generator).name  # resolved now, as by every factory
+
+    def init(key, shape, dtype=None, out_sharding=None):
+        fan_in = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+        k = max(1, min(largest, fan_in))
+        if k not in by_k:
+            by_k[k] = sparse(k, stddev, generator=generator, dtype=default)
+        return by_k[k](key, shape, dtype, out_sharding)
+
+    init.__name__ = init.__qualname__ = "sparse"
+    return init
+
+
+@renamed(rng="generator")
+@factory
+def sparse_fraction(sparsity: float, stddev: float = 0.01, *, generator: str | None = None, dtype=None) -> Initializer:
     r"""``torch.nn.init.sparse_(w, sparsity, std)`` in Flax layout.
 
     torch fills its ``(out, in)`` weight with :math:`\mathcal N(0, \sigma^2)` and
@@ -672,7 +749,7 @@ def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = 
     Args:
       sparsity: fraction in :math:`[0, 1]` of each input's outgoing weights set to zero.
       stddev: :math:`\sigma \ge 0` of the non-zero weights.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating.
 
     Example:
@@ -690,7 +767,7 @@ def sparse_fraction(sparsity: float, stddev: float = 0.01, *, rng: str | None = 
     if not float(sparsity) <= 1.0:
         raise ValueError(f"sparse_fraction: sparsity must be in [0, 1], got {sparsity}.")
     check_real("sparse_fraction", "stddev", stddev, nonnegative=True)
-    gen = _rng.resolve("sparse_fraction", rng)
+    gen = _rng.resolve("sparse_fraction", generator)
 
     def validate(shape):
         if len(shape) != 2:

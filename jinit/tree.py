@@ -93,7 +93,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 
 from jinit import basic, variance
-from jinit._core import Initializer, check_key, check_real
+from jinit._core import Initializer, check_choice, check_int, check_key, check_real, renamed
 from jinit.layout import Layout, LeafSpec, draw, is_elementwise
 from jinit.models import (
     Unknown,
@@ -268,8 +268,7 @@ class _Compiled:
                 raise ValueError(f"{self.label}: invalid regular expression {pattern[3:]!r}: {err}.") from err
             return lambda path, role: rx.search(path) is not None
         if pattern.startswith("role:"):
-            if pattern[5:] not in ROLES:
-                raise ValueError(f"{self.label}: unknown role {pattern[5:]!r}; valid choices are {', '.join(ROLES)}.")
+            check_choice(self.label, "role", pattern[5:], ROLES)
             return lambda path, role: role == pattern[5:]
         return lambda path, role: fnmatch.fnmatchcase(path, pattern)
 
@@ -661,12 +660,6 @@ common names ``c_proj`` (GPT-2), ``out_proj``, ``o_proj``, ``wo``, ``down_proj``
 as Flax kernels or PyTorch/Equinox weights."""
 
 
-def _check_count(where: str, argument: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or int(value) < 1:
-        raise ValueError(f"{where}: {argument} must be an int >= 1, got {value!r}.")
-    return int(value)
-
-
 def _patterns(where: str, argument: str, value: Any, *, allow_none: bool = False) -> tuple:
     if value is None and allow_none:
         return ()
@@ -680,13 +673,14 @@ def _patterns(where: str, argument: str, value: Any, *, allow_none: bool = False
     )
 
 
+@renamed(rng="generator", std="stddev")
 def gpt2_rules(
     n_layers: int,
-    std: float = 0.02,
+    stddev: float = 0.02,
     residual_pattern: str | Sequence[str] = RESIDUAL_OUTPUTS,
     *,
     residual_per_block: int = 2,
-    rng: str | None = None,
+    generator: str | None = None,
 ) -> list[Rule]:
     r"""GPT-2's initialization as rules for :func:`init` / :func:`reinit` (Radford et al.,
     2019, "Language Models are Unsupervised Multitask Learners", Sec. 2.3; as written in
@@ -711,32 +705,33 @@ def gpt2_rules(
 
     Args:
       n_layers: the number of transformer blocks :math:`n_\text{layer} \ge 1`.
-      std: :math:`\sigma`.
+      stddev: :math:`\sigma` (formerly ``std=``, still accepted with a ``DeprecationWarning``).
       residual_pattern: pattern or patterns of the residual output projections
         (default :data:`RESIDUAL_OUTPUTS`).
       residual_per_block: residual projections per block (2: attention and MLP).
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`; formerly ``rng=``).
 
     Example:
       >>> from jinit.tree import gpt2_rules
       >>> [rule.what for rule in gpt2_rules(12)]
       ['residual output projections', 'biases', 'kernels', 'embeddings']
     """
-    n_layers = _check_count("gpt2_rules", "n_layers", n_layers)
-    per_block = _check_count("gpt2_rules", "residual_per_block", residual_per_block)
-    check_real("gpt2_rules", "std", std, nonnegative=True)
+    n_layers = check_int("gpt2_rules", "n_layers", n_layers, 1)
+    per_block = check_int("gpt2_rules", "residual_per_block", residual_per_block, 1)
+    check_real("gpt2_rules", "stddev", stddev, nonnegative=True)
     residual = _patterns("gpt2_rules", "residual_pattern", residual_pattern)
-    res_std = float(std) / math.sqrt(2 * n_layers)
+    res_std = float(stddev) / math.sqrt(2 * n_layers)
     return [
-        Rule(residual, basic.normal(stddev=res_std, rng=rng), expect=per_block * n_layers,
+        Rule(residual, basic.normal(stddev=res_std, generator=generator), expect=per_block * n_layers,
              what="residual output projections"),
         Rule(("role:bias", "role:norm_bias", "*bias"), basic.zeros(), required=False, what="biases"),
-        Rule(("role:kernel", "*kernel"), basic.normal(stddev=std, rng=rng), what="kernels"),
-        Rule(("role:embedding", "*embedding"), basic.normal(stddev=std, rng=rng), required=False,
+        Rule(("role:kernel", "*kernel"), basic.normal(stddev=stddev, generator=generator), what="kernels"),
+        Rule(("role:embedding", "*embedding"), basic.normal(stddev=stddev, generator=generator), required=False,
              what="embeddings"),
     ]
 
 
+@renamed(rng="generator")
 def fixup_rules(
     num_branches: int,
     branch_layers: Sequence[str],
@@ -746,7 +741,7 @@ def fixup_rules(
     scale: float = 2.0,
     scalar_biases: str | Sequence[str] | None = None,
     multipliers: str | Sequence[str] | None = None,
-    rng: str | None = None,
+    generator: str | None = None,
 ) -> list[Rule]:
     r"""Fixup initialization as rules for :func:`init` / :func:`reinit` (Zhang, Dauphin &
     Ma, 2019, "Fixup Initialization: Residual Learning Without Normalization", Sec. 3):
@@ -782,7 +777,7 @@ def fixup_rules(
         ``jinit.gain_for(phi) ** 2`` in general).
       scalar_biases: pattern(s) of Fixup's scalar biases (set to 0).
       multipliers: pattern(s) of Fixup's scalar multipliers (set to 1).
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`; formerly ``rng=``).
 
     Example:
       >>> from jinit.tree import fixup_rules
@@ -790,7 +785,7 @@ def fixup_rules(
       >>> [rule.pattern for rule in rules]
       ['*Dense_1/kernel', '*head/*', '*Dense_0/kernel', ('role:kernel', '*kernel')]
     """
-    L = _check_count("fixup_rules", "num_branches", num_branches)
+    L = check_int("fixup_rules", "num_branches", num_branches, 1)
     if isinstance(branch_layers, (str, re.Pattern)):
         branch_layers = (branch_layers,)
     layers = _patterns("fixup_rules", "branch_layers", branch_layers)
@@ -806,10 +801,10 @@ def fixup_rules(
     rules += [Rule(p, basic.ones(), what="multipliers") for p in ones]
     if m > 1:
         branch_scale = float(scale) * L ** (-2.0 / (2 * m - 2))
-        branch_init = variance.variance_scaling(branch_scale, "fan_in", "normal", rng=rng, name="fixup")
+        branch_init = variance.variance_scaling(branch_scale, "fan_in", "normal", generator=generator, name="fixup")
         rules += [Rule(p, branch_init, expect=L, what=f"branch layer {i}") for i, p in enumerate(layers[:-1])]
     if rest:
-        he = variance.variance_scaling(float(scale), "fan_in", "normal", rng=rng, name="fixup")
+        he = variance.variance_scaling(float(scale), "fan_in", "normal", generator=generator, name="fixup")
         rules.append(Rule(rest if len(rest) > 1 else rest[0], he, required=False, what="other kernels"))
     return rules
 

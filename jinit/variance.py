@@ -37,9 +37,11 @@ from jinit._core import (
     complex_polar,
     factory,
     random_initializer,
+    renamed,
 )
 from jinit.basic import truncated_normal_std
-from jinit.gain import NONLINEARITIES, calculate_gain
+from jinit.activations import resolve_activation
+from jinit.gain import NONLINEARITIES, calculate_gain, gain_for
 
 __all__ = [
     "compute_fans",
@@ -54,6 +56,8 @@ __all__ = [
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "glorot_standard",
+    "gain_normal",
     "complex_truncated_normal_std",
     "MODES",
     "DISTRIBUTIONS",
@@ -170,6 +174,7 @@ def _complex_sample(gen, key, shape, dtype, distribution: str):
     return complex_polar(gen, key, shape, dtype, lambda u: jnp.sqrt(-jnp.log1p(u * math.expm1(-4.0))) / c)
 
 
+@renamed(rng="generator")
 @factory
 def variance_scaling(
     scale: float,
@@ -179,7 +184,7 @@ def variance_scaling(
     out_axis: Axes = -1,
     batch_axis: Axes = (),
     *,
-    rng: str | None = None,
+    generator: str | None = None,
     name: str = "variance_scaling",
     dtype=None,
 ) -> Initializer:
@@ -215,7 +220,7 @@ def variance_scaling(
       mode: one of ``"fan_in"``, ``"fan_out"``, ``"fan_avg"``, ``"fan_geo_avg"``.
       distribution: one of ``"normal"``, ``"truncated_normal"``, ``"uniform"``.
       in_axis, out_axis, batch_axis: see :func:`compute_fans`.
-      rng: generator name (see :mod:`jinit.rng`).
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
       dtype: default dtype of the returned initializer (None: float32); floating or complex.
 
     Example:
@@ -231,7 +236,7 @@ def variance_scaling(
     check_real(name, "scale", scale, nonnegative=True)
     check_choice(name, "mode", mode, MODES)
     check_choice(name, "distribution", distribution, DISTRIBUTIONS)
-    gen = _rng.resolve(name, rng)
+    gen = _rng.resolve(name, generator)
     trunc_std = truncated_normal_std(-2.0, 2.0)
 
     def validate(shape):
@@ -268,6 +273,7 @@ def variance_scaling(
     )
 
 
+@renamed(rng="generator")
 @factory
 def glorot_normal(
     gain: float = 1.0,
@@ -275,7 +281,7 @@ def glorot_normal(
     out_axis: Axes = -1,
     batch_axis: Axes = (),
     *,
-    rng: str | None = None,
+    generator: str | None = None,
     dtype=None,
 ) -> Initializer:
     r"""Glorot/Xavier normal (Glorot & Bengio, 2010): :math:`W \sim \mathcal N\big(0,\ g^2 \tfrac{2}{n_\text{in} + n_\text{out}}\big)`.
@@ -293,11 +299,12 @@ def glorot_normal(
     """
     check_real("glorot_normal", "gain", gain, nonnegative=True)
     return variance_scaling(
-        float(gain) ** 2, "fan_avg", "normal", in_axis, out_axis, batch_axis, rng=rng, name="glorot_normal",
+        float(gain) ** 2, "fan_avg", "normal", in_axis, out_axis, batch_axis, generator=generator, name="glorot_normal",
         dtype=dtype,
     )
 
 
+@renamed(rng="generator")
 @factory
 def glorot_uniform(
     gain: float = 1.0,
@@ -305,7 +312,7 @@ def glorot_uniform(
     out_axis: Axes = -1,
     batch_axis: Axes = (),
     *,
-    rng: str | None = None,
+    generator: str | None = None,
     dtype=None,
 ) -> Initializer:
     r"""Glorot/Xavier uniform (Glorot & Bengio, 2010, eq. 16, "normalized initialization"):
@@ -321,12 +328,12 @@ def glorot_uniform(
     """
     check_real("glorot_uniform", "gain", gain, nonnegative=True)
     return variance_scaling(
-        float(gain) ** 2, "fan_avg", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="glorot_uniform",
-        dtype=dtype,
+        float(gain) ** 2, "fan_avg", "uniform", in_axis, out_axis, batch_axis, generator=generator,
+        name="glorot_uniform", dtype=dtype,
     )
 
 
-def _he(name, distribution, negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, rng, dtype):
+def _he(name, distribution, negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, generator, dtype):
     check_real(name, "negative_slope", negative_slope)
     check_choice(name, "mode", mode, ("fan_in", "fan_out"))
     check_choice(name, "nonlinearity", nonlinearity, NONLINEARITIES)
@@ -342,10 +349,11 @@ def _he(name, distribution, negative_slope, mode, in_axis, out_axis, batch_axis,
     else:
         scale = calculate_gain(nonlinearity) ** 2
     return variance_scaling(
-        scale, mode, distribution, in_axis, out_axis, batch_axis, rng=rng, name=name, dtype=dtype
+        scale, mode, distribution, in_axis, out_axis, batch_axis, generator=generator, name=name, dtype=dtype
     )
 
 
+@renamed(rng="generator")
 @factory
 def he_normal(
     negative_slope: float = 0.0,
@@ -355,7 +363,7 @@ def he_normal(
     batch_axis: Axes = (),
     *,
     nonlinearity: str = "leaky_relu",
-    rng: str | None = None,
+    generator: str | None = None,
     dtype=None,
 ) -> Initializer:
     r"""He/Kaiming normal (He et al., 2015, eq. 10): :math:`W \sim \mathcal N\big(0,\ \tfrac{2}{(1+a^2)\,n}\big)`.
@@ -383,9 +391,12 @@ def he_normal(
       >>> print(f"{w.var() * 512:.2f}")  # (5/3)^2
       2.78
     """
-    return _he("he_normal", "normal", negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, rng, dtype)
+    return _he(
+        "he_normal", "normal", negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, generator, dtype
+    )
 
 
+@renamed(rng="generator")
 @factory
 def he_uniform(
     negative_slope: float = 0.0,
@@ -395,7 +406,7 @@ def he_uniform(
     batch_axis: Axes = (),
     *,
     nonlinearity: str = "leaky_relu",
-    rng: str | None = None,
+    generator: str | None = None,
     dtype=None,
 ) -> Initializer:
     r"""He/Kaiming uniform: :math:`W \sim U[-b, b)`, :math:`b = \sqrt{6 / ((1+a^2)\,n)}`,
@@ -412,12 +423,15 @@ def he_uniform(
       >>> bool(abs(w).max() <= 0.75 * (3 / 600) ** 0.5)
       True
     """
-    return _he("he_uniform", "uniform", negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, rng, dtype)
+    return _he(
+        "he_uniform", "uniform", negative_slope, mode, in_axis, out_axis, batch_axis, nonlinearity, generator, dtype
+    )
 
 
+@renamed(rng="generator")
 @factory
 def lecun_normal(
-    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None, dtype=None
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, generator: str | None = None, dtype=None
 ) -> Initializer:
     r"""LeCun normal (LeCun et al., 1998): :math:`W \sim \mathcal N(0, 1/n_\text{in})`.
     The right scale for SELU networks (Klambauer et al., 2017) and for linear or
@@ -430,13 +444,14 @@ def lecun_normal(
       1.0
     """
     return variance_scaling(
-        1.0, "fan_in", "normal", in_axis, out_axis, batch_axis, rng=rng, name="lecun_normal", dtype=dtype
+        1.0, "fan_in", "normal", in_axis, out_axis, batch_axis, generator=generator, name="lecun_normal", dtype=dtype
     )
 
 
+@renamed(rng="generator")
 @factory
 def lecun_uniform(
-    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, rng: str | None = None, dtype=None
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, generator: str | None = None, dtype=None
 ) -> Initializer:
     r"""LeCun uniform: :math:`W \sim U[-\sqrt{3/n_\text{in}}, \sqrt{3/n_\text{in}})`, variance :math:`1/n_\text{in}`.
 
@@ -447,7 +462,66 @@ def lecun_uniform(
       True
     """
     return variance_scaling(
-        1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, rng=rng, name="lecun_uniform", dtype=dtype
+        1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, generator=generator, name="lecun_uniform", dtype=dtype
+    )
+
+
+@renamed(rng="generator")
+@factory
+def glorot_standard(
+    in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, generator: str | None = None, dtype=None
+) -> Initializer:
+    r"""The "commonly used heuristic" Glorot & Bengio (2010, eq. 1) compare against:
+    :math:`W \sim U[-1/\sqrt{n_\text{in}}, 1/\sqrt{n_\text{in}})`, variance :math:`1/(3 n_\text{in})`;
+    the registry's ``"glorot_standard"`` scheme.
+
+    A third of LeCun's variance: each layer shrinks the forward signal's variance
+    by about 3 (for linear or tanh units near 0), which is the vanishing that
+    Glorot's normalized initialization (:func:`glorot_uniform`) was designed to
+    remove. It is ``variance_scaling(1/3, "fan_in", "uniform")``.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.glorot_standard()(jax.random.key(0), (400, 300))
+      >>> bool(abs(w).max() < 1 / 400 ** 0.5), f"{w.var() * 3 * 400:.2f}"
+      (True, '1.00')
+    """
+    return variance_scaling(
+        1.0 / 3.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, generator=generator, name="glorot_standard",
+        dtype=dtype,
+    )
+
+
+@renamed(rng="generator")
+@factory
+def gain_normal(
+    phi, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = (), *, generator: str | None = None, dtype=None
+) -> Initializer:
+    r"""Gaussian weights that preserve the second moment through the activation ``phi`` exactly:
+    :math:`W \sim \mathcal N(0, g^2/n_\text{in})`, :math:`g` = :func:`jinit.gain_for` ``(phi)``
+    :math:`= 1/\sqrt{\mathbb E_{z\sim\mathcal N(0,1)}[\phi(z)^2]}`; the registry's ``"gain_normal"`` scheme.
+
+    The generalization of He et al. (2015, eq. 10) to any activation: for ReLU
+    :math:`g^2 = 2` (He), for tanh :math:`g \approx 1.593` (not torch's 5/3), for
+    SELU 1 (LeCun). Unlike :func:`he_normal` ``(nonlinearity=...)``, whose gains are
+    torch's table, :math:`g` is computed from ``phi`` itself.
+
+    Args:
+      phi: the activation after the layer: a name from
+        :data:`jinit.activations.ACTIVATIONS` or a callable ``R -> R``.
+      in_axis, out_axis, batch_axis: see :func:`compute_fans`.
+      generator: generator name, ``"jax"`` or ``"philox"`` (see :mod:`jinit.rng`).
+      dtype: default dtype of the returned initializer (None: float32); floating or complex.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.gain_normal("tanh")(jax.random.key(0), (512, 512))
+      >>> print(f"{w.var() * 512:.2f}")  # gain_for(tanh) ** 2
+      2.53
+    """
+    scale = gain_for(resolve_activation("gain_normal", phi)) ** 2
+    return variance_scaling(
+        scale, "fan_in", "normal", in_axis, out_axis, batch_axis, generator=generator, name="gain_normal", dtype=dtype
     )
 
 

@@ -94,7 +94,7 @@ print(len(paths), "leaves, e.g.", paths[:3], "...", paths[-2:])
 he = [jinit.Rule("*kernel", jinit.he_normal()), jinit.Rule("*bias", jinit.zeros())]
 RECIPES = {
     "he everywhere": he,
-    "gpt2": gpt2_rules(N_LAYERS, std=WIDTH ** -0.5),
+    "gpt2": gpt2_rules(N_LAYERS, stddev=WIDTH ** -0.5),
     "fixup": fixup_rules(2 * N_LAYERS, ["*c_fc/kernel", "*c_proj/kernel"], classifier="*head/*"),
     "rezero": rezero_rules("*alpha") + he,
 }

@@ -112,7 +112,7 @@ def _cases(params):
 
 @pytest.mark.parametrize("rng, stddev, mean, shape", _cases([(0.1, 0.3), (0.02, 0.0), (1.0, 0.0), (0.05, -0.02)]))
 def test_normal_moments_and_shape(rng, stddev, mean, shape):
-    w = jinit.normal(stddev=stddev, mean=mean, rng=rng)(KEY, shape)
+    w = jinit.normal(stddev=stddev, mean=mean, generator=rng)(KEY, shape)
     assert w.shape == shape and w.dtype == jnp.float32
     stats.assert_mean_var(w, mean, stddev**2)
     stats.assert_ks(w, stats.normal_cdf(mean, stddev))
@@ -133,10 +133,10 @@ def test_normal_zero_stddev_is_the_mean():
 
 
 def test_jax_generator_equals_jax_random():
-    """rng="jax" draws exactly what jax.random draws for the same key."""
+    """generator="jax" draws exactly what jax.random draws for the same key."""
     shape = (64, 48)
-    np.testing.assert_array_equal(jinit.normal(rng="jax")(KEY, shape), jax.random.normal(KEY, shape))
-    u = jinit.uniform(0.0, 1.0, rng="jax")(KEY, shape)
+    np.testing.assert_array_equal(jinit.normal(generator="jax")(KEY, shape), jax.random.normal(KEY, shape))
+    u = jinit.uniform(0.0, 1.0, generator="jax")(KEY, shape)
     np.testing.assert_array_equal(u, jax.random.uniform(KEY, shape))
     # (truncated normal: see test_variance's comparison with jax.nn.initializers.)
 
@@ -152,7 +152,7 @@ def test_raw_uint32_key_gives_the_same_values_as_typed_key():
 
 @pytest.mark.parametrize("rng, low, high, shape", _cases([(0.5, 3.0), (-0.01, 0.01), (-1.0, 1.0), (-7.0, -2.0)]))
 def test_uniform_moments_bounds_and_shape(rng, low, high, shape):
-    w = jinit.uniform(low, high, rng=rng)(KEY, shape)
+    w = jinit.uniform(low, high, generator=rng)(KEY, shape)
     assert w.shape == shape and w.dtype == jnp.float32
     x = np.asarray(w, np.float64)
     assert x.min() >= low and x.max() < high
@@ -211,7 +211,7 @@ def test_truncated_normal_std_without_truncation_is_one():
 )
 def test_truncated_normal_moments_bounds_and_shape(rng, stddev, mean, lower, upper, shape):
     """``stddev`` is the parent's, bounds are in parent-stddev units."""
-    w = jinit.truncated_normal(stddev, mean, lower, upper, rng=rng)(KEY, shape)
+    w = jinit.truncated_normal(stddev, mean, lower, upper, generator=rng)(KEY, shape)
     assert w.shape == shape and w.dtype == jnp.float32
     x = np.asarray(w, np.float64)
     lo, hi = mean + lower * stddev, mean + upper * stddev

@@ -68,11 +68,11 @@ def test_param_given_for_non_leaky(name):
         jinit.calculate_gain(name, 0.1)
 
 
-def test_unknown_rng():
-    with raises(ValueError, "normal: invalid rng='nope'", "valid choices are", "'jax'"):
-        jinit.normal(rng="nope")
-    with raises(ValueError, "he_normal: invalid rng='nope'", "'jax'"):
-        jinit.he_normal(rng="nope")
+def test_unknown_generator():
+    with raises(ValueError, "normal: invalid generator='nope'", "valid choices are", "'jax'"):
+        jinit.normal(generator="nope")
+    with raises(ValueError, "he_normal: invalid generator='nope'", "'jax'"):
+        jinit.he_normal(generator="nope")
 
 
 # ----------------------------------------------------------------------------- scalar hyper-parameters
@@ -300,3 +300,28 @@ def test_unknown_activation(activation):
 def test_duplicate_scheme_registration():
     with raises(ValueError, "register_scheme: a scheme named 'he_normal' exists already"):
         jinit.register_scheme(jinit.get_scheme("he_normal"))
+
+
+# ----------------------------------------------------------------------------- the shared checks
+
+
+def test_check_int_and_check_choice():
+    """jinit._core's one integer check and one "valid choices" lookup."""
+    from jinit._core import check_choice, check_int
+
+    assert check_int("f", "n", np.int64(3), 1) == 3 and type(check_int("f", "n", np.int64(3), 1)) is int
+    assert check_int("f", "axis", -2) == -2
+    with raises(ValueError, "f: n must be an int >= 1, got 0."):
+        check_int("f", "n", 0, 1)
+    for bad in (1.5, True, "2", None):
+        with raises(TypeError, f"f: n must be an int >= 1, got {bad!r}."):
+            check_int("f", "n", bad, 1)
+    with raises(TypeError, "f: axis must be an int, got 1.0."):
+        check_int("f", "axis", 1.0)
+    assert check_choice("f", "mode", "a", ("a", "b")) == "a"
+    with raises(ValueError, "f: invalid mode='c'; valid choices are 'a', 'b'."):
+        check_choice("f", "mode", "c", ("a", "b"))
+    with raises(ValueError, "f: invalid mode=['a']; valid choices are 'a', 'b'."):
+        check_choice("f", "mode", ["a"], {"a": 1, "b": 2})
+    with raises(ValueError, "unknown scheme 'c'; valid choices are 'a', 'b'."):
+        check_choice(None, "scheme", "c", {"a": 1, "b": 2})

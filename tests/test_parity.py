@@ -40,7 +40,7 @@ NOT_FACTORIES = {"compute_fans", "truncated_normal_std", "complex_truncated_norm
 
 def _public_factories() -> dict:
     """Every initializer factory: the callables of the modules' __all__ (less the
-    helpers above) and meanfield's two, so that a new factory is covered by default."""
+    helpers above) and meanfield's three, so that a new factory is covered by default."""
     found = {}
     for module in (jinit.basic, jinit.variance, jinit.structured):
         for name in module.__all__:
@@ -48,12 +48,14 @@ def _public_factories() -> dict:
             if callable(obj) and name not in NOT_FACTORIES:
                 found[name] = obj
     found["critical_normal"] = jinit.meanfield.critical_normal
+    found["critical_orthogonal"] = jinit.meanfield.critical_orthogonal
     found["critical_bias"] = jinit.meanfield.critical_bias
     return found
 
 
 FACTORIES = _public_factories()
-REQUIRED_ARGS = {"variance_scaling": (1.0, "fan_in", "normal"), "sparse_fraction": (0.5,), "critical_normal": ("relu",)}
+REQUIRED_ARGS = {"variance_scaling": (1.0, "fan_in", "normal"), "sparse_fraction": (0.5,), "critical_normal": ("relu",),
+                 "critical_orthogonal": ("relu",), "gain_normal": ("relu",), "gain_orthogonal": ("relu",)}
 SHAPE_FOR = {"delta_orthogonal": (3, 8, 8), "dirac": (3, 8, 8)}
 DEFAULT_SHAPE = (16, 8)
 
@@ -66,7 +68,10 @@ def test_factory_list_is_complete():
     expected = {"zeros", "ones", "constant", "normal", "uniform", "truncated_normal", "variance_scaling",
                 "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
                 "orthogonal", "delta_orthogonal", "identity", "dirac", "sparse", "sparse_fraction", "zero_hadamard",
-                "critical_normal", "critical_bias"}
+                "critical_normal", "critical_bias",
+                # the registry schemes' own kernels
+                "uniform_small", "uniform_large", "normal_nonzero_mean", "glorot_standard", "gain_normal",
+                "gain_orthogonal", "sparse_capped", "critical_orthogonal"}
     assert expected <= set(FACTORIES)
     assert {"xavier_normal", "kaiming_uniform"} <= set(FACTORIES)  # the aliases
 
@@ -360,8 +365,8 @@ def _modulus_cdf(distribution):
     return lambda x: np.minimum((-np.expm1(-x * TRUNC_C**2)) / (-math.expm1(-4.0)), 1.0)
 
 
-def _complex_draw(distribution, key=KEY, rng=None):
-    w = jinit.variance_scaling(C_SCALE, "fan_in", distribution, rng=rng)(key, C_SHAPE, jnp.complex64)
+def _complex_draw(distribution, key=KEY, generator=None):
+    w = jinit.variance_scaling(C_SCALE, "fan_in", distribution, generator=generator)(key, C_SHAPE, jnp.complex64)
     assert w.dtype == jnp.complex64 and w.shape == C_SHAPE
     return np.asarray(w, np.complex128)
 
@@ -421,7 +426,7 @@ def test_complex_variance_family(factory, var):
 
 
 def test_complex_philox_generator():
-    w = _complex_draw("normal", rng="philox")
+    w = _complex_draw("normal", generator="philox")
     stats.assert_mean(np.abs(w) ** 2, C_VAR)
     stats.assert_ks(np.abs(w) ** 2 / C_VAR, _modulus_cdf("normal"))
 

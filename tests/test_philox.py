@@ -341,7 +341,7 @@ def test_same_key_same_values_different_keys_differ():
 
 
 def test_eager_equals_jit_and_runs_repeat():
-    init = jinit.he_normal(rng="philox")
+    init = jinit.he_normal(generator="philox")
     key, shape = jax.random.key(9), (33, 65)
     eager = init(key, shape)
     jitted = jax.jit(lambda k: init(k, shape))(key)
@@ -355,9 +355,9 @@ def test_eager_equals_jit_and_runs_repeat():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: jinit.normal(0.5, rng="philox"),
-        lambda: jinit.uniform(-1.0, 1.0, rng="philox"),
-        lambda: jinit.truncated_normal(1.0, rng="philox"),
+        lambda: jinit.normal(0.5, generator="philox"),
+        lambda: jinit.uniform(-1.0, 1.0, generator="philox"),
+        lambda: jinit.truncated_normal(1.0, generator="philox"),
     ],
 )
 def test_low_precision_dtypes_are_rounded_float32_samples(make, dtype):
@@ -381,7 +381,7 @@ def test_float64_uses_53_bits():
         u = np.asarray(P_UNIFORM(key, (100_000,), jnp.float64))
         z = np.asarray(P_NORMAL(key, (100_000,), jnp.float64))
         t = np.asarray(P_TRUNC(key, -2.0, 2.0, (100_000,), jnp.float64))
-        w = jinit.normal(rng="philox")(key, (1000,), jnp.float64)
+        w = jinit.normal(generator="philox")(key, (1000,), jnp.float64)
     assert u.dtype == z.dtype == t.dtype == np.float64 and w.dtype == np.float64
     # Not float32 values in disguise: most carry bits beyond float32's 24.
     assert np.mean(u.astype(np.float32).astype(np.float64) != u) > 0.99

@@ -40,12 +40,12 @@ def test_registry(restore_default):
     jinit.set_default_rng("jax")
     key = jax.random.key(0)
     np.testing.assert_array_equal(
-        np.asarray(init(key, (8,))), np.asarray(jinit.normal(rng="philox")(key, (8,)))
+        np.asarray(init(key, (8,))), np.asarray(jinit.normal(generator="philox")(key, (8,)))
     )
     with pytest.raises(ValueError, match="valid choices are 'jax', 'philox'"):
         jinit.set_default_rng("mt19937")
-    with pytest.raises(ValueError, match="he_normal: invalid rng='numpy'"):
-        jinit.he_normal(rng="numpy")
+    with pytest.raises(ValueError, match="he_normal: invalid generator='numpy'"):
+        jinit.he_normal(generator="numpy")
     assert all(rng.resolve("x", name).description for name in jinit.generators())
 
 
@@ -154,8 +154,8 @@ def test_initializers_equal_jax_nn_initializers():
 
 def test_philox_and_jax_differ_but_agree_in_distribution():
     key, shape = jax.random.key(7), (256, 256)
-    a = jinit.he_normal(rng="jax")(key, shape)
-    b = jinit.he_normal(rng="philox")(key, shape)
+    a = jinit.he_normal(generator="jax")(key, shape)
+    b = jinit.he_normal(generator="philox")(key, shape)
     assert not bool((a == b).any())
     assert float(a.std()) == pytest.approx(float(b.std()), rel=0.02)
 
@@ -169,3 +169,36 @@ def test_fused_lowering_is_one_loop_without_while():
     assert " while(" not in hlo
     entry = hlo[hlo.index("ENTRY") :]
     assert entry.count(" fusion(") == 1
+
+
+def test_deprecated_aliases_warn_and_give_identical_values():
+    """rng= (now generator=) and gpt2_rules' std= (now stddev=) still work for one
+    release: a DeprecationWarning naming the new argument, the same values; both at once
+    is a TypeError."""
+    key, shape = jax.random.key(0), (16, 8)
+    pairs = [
+        (jinit.normal, (0.5,)), (jinit.he_normal, ()), (jinit.variance_scaling, (1.0, "fan_in", "uniform")),
+        (jinit.orthogonal, ()), (jinit.sparse, (3,)), (jinit.meanfield.critical_normal, ("tanh",)),
+        (jinit.meanfield.critical_bias, (0.1,)),
+    ]
+    for factory, args in pairs:
+        with pytest.warns(DeprecationWarning, match=f"{factory.__name__}: rng= is deprecated.*pass generator="):
+            old = factory(*args, rng="philox")
+        new = factory(*args, generator="philox")
+        np.testing.assert_array_equal(old(key, shape), new(key, shape))
+        with pytest.raises(TypeError, match="got both generator= and its deprecated alias rng="):
+            factory(*args, rng="philox", generator="philox")
+    with pytest.warns(DeprecationWarning, match="gpt2_rules: std= is deprecated.*pass stddev="):
+        old_rules = jinit.gpt2_rules(4, std=0.05, generator="philox")
+    with pytest.warns(DeprecationWarning, match="gpt2_rules: rng= is deprecated"):
+        old_rng = jinit.gpt2_rules(4, stddev=0.05, rng="philox")
+    with pytest.warns(DeprecationWarning, match="fixup_rules: rng= is deprecated"):
+        old_fixup = jinit.fixup_rules(4, ["*a", "*b"], rng="philox")
+    new_rules = jinit.gpt2_rules(4, stddev=0.05, generator="philox")
+    new_fixup = jinit.fixup_rules(4, ["*a", "*b"], generator="philox")
+    for olds, news in ((old_rules, new_rules), (old_rng, new_rules), (old_fixup, new_fixup)):
+        for a, b in zip(olds, news, strict=True):
+            assert a.pattern == b.pattern
+            np.testing.assert_array_equal(a.init(key, shape), b.init(key, shape))
+    with pytest.raises(TypeError, match="gpt2_rules: got both stddev= and its deprecated alias std="):
+        jinit.gpt2_rules(4, std=0.05, stddev=0.05)

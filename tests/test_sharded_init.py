@@ -56,10 +56,10 @@ DEVICE_COUNTS = [
 
 def initializers(rng: str):
     return {
-        "normal": jinit.normal(0.5, rng=rng),
-        "uniform": jinit.uniform(-0.3, 0.7, rng=rng),
-        "truncated_normal": jinit.truncated_normal(1.0, lower=-1.5, upper=2.5, rng=rng),
-        "he_normal": jinit.he_normal(rng=rng),
+        "normal": jinit.normal(0.5, generator=rng),
+        "uniform": jinit.uniform(-0.3, 0.7, generator=rng),
+        "truncated_normal": jinit.truncated_normal(1.0, lower=-1.5, upper=2.5, generator=rng),
+        "he_normal": jinit.he_normal(generator=rng),
     }
 
 
@@ -99,7 +99,7 @@ def test_eager_jit_and_jit_with_out_shardings_agree(rng):
 def test_conv_kernels_and_low_precision(rng):
     shape = (3, 3, 16, 32)
     for dtype in (jnp.float32, jnp.bfloat16):
-        init = jinit.he_normal(rng=rng)
+        init = jinit.he_normal(generator=rng)
         ref = np.asarray(init(KEY, shape, dtype).astype(jnp.float32))
         for spec in (P(None, None, None, "x"), P(None, None, "x", None)):
             x = init(KEY, shape, dtype, out_sharding=NamedSharding(mesh_1d(8), spec))
@@ -117,7 +117,8 @@ def test_single_leaf_materializes_only_its_shard(rng):
     shape = (2048, 2048)
     total = 2048 * 2048 * 4
     sharding = NamedSharding(mesh_1d(8), P("x", None))
-    inits = {**initializers(rng), "lecun_truncated": jinit.variance_scaling(1.0, "fan_in", "truncated_normal", rng=rng)}
+    lecun_truncated = jinit.variance_scaling(1.0, "fan_in", "truncated_normal", generator=rng)
+    inits = {**initializers(rng), "lecun_truncated": lecun_truncated}
     for name, init in inits.items():
         compiled = jax.jit(lambda k: init(k, shape), out_shardings=sharding).lower(KEY).compile()
         out, temp = _per_device_bytes(compiled)
@@ -132,12 +133,12 @@ class WideMLP(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = nn.Dense(2048, kernel_init=jinit.he_normal(rng=self.rng), bias_init=jinit.zeros())(x)
+        x = nn.Dense(2048, kernel_init=jinit.he_normal(generator=self.rng), bias_init=jinit.zeros())(x)
         x = nn.relu(x)
-        x = nn.Dense(2048, kernel_init=jinit.glorot_uniform(rng=self.rng), bias_init=jinit.zeros())(x)
+        x = nn.Dense(2048, kernel_init=jinit.glorot_uniform(generator=self.rng), bias_init=jinit.zeros())(x)
         x = nn.tanh(x)
-        kernel = jinit.variance_scaling(1.0, "fan_in", "truncated_normal", rng=self.rng)
-        return nn.Dense(2048, kernel_init=kernel, bias_init=jinit.normal(0.01, rng=self.rng))(x)
+        kernel = jinit.variance_scaling(1.0, "fan_in", "truncated_normal", generator=self.rng)
+        return nn.Dense(2048, kernel_init=kernel, bias_init=jinit.normal(0.01, generator=self.rng))(x)
 
 
 @pytest.mark.parametrize("rng", GENERATORS)
@@ -170,7 +171,7 @@ def test_flax_model_init_is_sharded_per_device(rng):
 
 @pytest.mark.parametrize("rng", GENERATORS)
 def test_orthogonal_honours_out_sharding(rng):
-    init = orthogonal(rng=rng)
+    init = orthogonal(generator=rng)
     for shape in ((64, 32), (32, 64), (3, 3, 4, 8)):
         ref = np.asarray(init(KEY, shape))
         spec = P(*([None] * (len(shape) - 1) + ["x"]))

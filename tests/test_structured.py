@@ -27,6 +27,7 @@ from jinit.structured import (
     identity,
     orthogonal,
     sparse,
+    sparse_capped,
     sparse_fraction,
     zero_hadamard,
 )
@@ -238,8 +239,8 @@ def test_orthogonal_errors():
         orthogonal(column_axis=1.0)
     with pytest.raises(ValueError, match="orthogonal: scale must be >= 0"):
         orthogonal(scale=-1.0)
-    with pytest.raises(ValueError, match=r"orthogonal: invalid rng='nope'; valid choices are 'jax'"):
-        orthogonal(rng="nope")
+    with pytest.raises(ValueError, match=r"orthogonal: invalid generator='nope'; valid choices are 'jax'"):
+        orthogonal(generator="nope")
     with pytest.raises(ValueError, match=r"orthogonal: invalid method='svd'; valid choices are 'householder', 'qr'"):
         orthogonal(method="svd")
     with pytest.raises(TypeError, match="orthogonal: key must be a PRNG key"):
@@ -414,6 +415,20 @@ def test_sparse_sharded_low_precision_and_errors():
     assert sparse()(KEY, (0, 4)).shape == (0, 4)
 
 
+@pytest.mark.parametrize("shape,k", [((64, 40), 15), ((10, 4), 10), ((3, 3, 1, 5), 9), ((1, 3), 1)])
+def test_sparse_capped_is_sparse_with_k_at_most_fan_in(shape, k):
+    """jinit.sparse_capped(15) (the "sparse" scheme's kernel) is sparse(min(15, fan_in)): dense below 15 inputs."""
+    init = sparse_capped()
+    np.testing.assert_array_equal(init(KEY, shape), sparse(k)(KEY, shape))
+    assert init.__name__ == "sparse"
+    counts = (np.asarray(init(KEY, shape)).reshape(-1, shape[-1]) != 0).sum(axis=0)
+    np.testing.assert_array_equal(counts, k)
+    with pytest.raises(ValueError, match="sparse_capped: num_nonzero must be an int >= 1, got 0"):
+        sparse_capped(0)
+    with pytest.raises(ValueError, match=r"sparse: needs .*rank >= 2"):
+        init(KEY, (10,))
+
+
 @pytest.mark.parametrize(
     "shape,sparsity,zeros",
     [((6, 10), 0.1, 1), ((3, 50), 0.14, 8), ((4, 9), 0.0, 0), ((4, 9), 1.0, 9)],  # 0.14 * 50 = 7.000000000000001
@@ -508,5 +523,5 @@ def test_zero_hadamard_errors():
 @pytest.mark.parametrize("rng", jinit_rng.generators())
 def test_every_generator(rng):
     """The structure does not depend on the generator (e.g. the philox one)."""
-    _assert_orthonormal(_matrix(orthogonal(rng=rng)(KEY, (24, 10))))
-    np.testing.assert_array_equal((np.asarray(sparse(4, rng=rng)(KEY, (12, 6))) != 0).sum(axis=0), 4)
+    _assert_orthonormal(_matrix(orthogonal(generator=rng)(KEY, (24, 10))))
+    np.testing.assert_array_equal((np.asarray(sparse(4, generator=rng)(KEY, (12, 6))) != 0).sum(axis=0), 4)

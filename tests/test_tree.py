@@ -360,8 +360,8 @@ def test_gpt2_rules_on_tiny_gpt():
 def test_recipe_errors():
     with pytest.raises(ValueError, match="gpt2_rules: n_layers must be an int >= 1, got 0"):
         gpt2_rules(0)
-    with pytest.raises(ValueError, match="gpt2_rules: std must be >= 0"):
-        gpt2_rules(2, std=-1.0)
+    with pytest.raises(ValueError, match="gpt2_rules: stddev must be >= 0"):
+        gpt2_rules(2, stddev=-1.0)
     with pytest.raises(TypeError, match="gpt2_rules: residual_pattern must be a pattern"):
         gpt2_rules(2, residual_pattern=3)
     with pytest.raises(ValueError, match="fixup_rules: num_branches must be an int >= 1"):

@@ -231,7 +231,8 @@ def test_variance_scaling_formula(case):
 def test_variance_scaling_other_generators(rng, dist):
     """Registered generators other than "jax" (which every other test uses)."""
     shape, fi, fo = LAYOUTS["dense"]
-    x = np.asarray(stats.draw(jinit.variance_scaling, VS_SCALE, "fan_avg", dist, rng=rng, shape=shape), np.float64)
+    x = stats.draw(jinit.variance_scaling, VS_SCALE, "fan_avg", dist, generator=rng, shape=shape)
+    x = np.asarray(x, np.float64)
     var = VS_SCALE / fan_of("fan_avg", fi, fo)
     _check_distribution(x, dist, var)
     _check_power(x, var, {"fan_in": lambda a, b: VS_SCALE / a}, fi, fo)
@@ -324,7 +325,7 @@ def test_same_analytic_variance_as_jax(mode, shape, in_axis, out_axis, batch_axi
 
 @pytest.mark.parametrize("case", list(VS))
 def test_variance_scaling_matches_jax_samples(case):
-    """Same key, same generator (rng="jax"): jinit's variance_scaling gives JAX's values
+    """Same key, same generator (generator="jax"): jinit's variance_scaling gives JAX's values
     (to rounding of the scale factor) for every mode and distribution."""
     mode, dist, layout = VS[case]
     shape, fi, fo = LAYOUTS[layout]

@@ -7,7 +7,7 @@ under the same conditions):
    3x3x64x64), three distributions at He scale:
 
    ========== ============================== ==================================== ===========================
-   dist       jinit (``rng="jax"``/philox)   jax.nn.initializers (jitted)         torch.nn.init
+   dist       jinit (generator jax/philox)   jax.nn.initializers (jitted)         torch.nn.init
    ========== ============================== ==================================== ===========================
    normal     ``he_normal()``                ``variance_scaling(2, fan_in, normal)`` ``kaiming_normal_``
    uniform    ``he_uniform()``               ``variance_scaling(2, fan_in, uniform)`` ``kaiming_uniform_``

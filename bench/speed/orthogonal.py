@@ -26,7 +26,7 @@ def orthogonal_cases(n: int, rngs: Sequence[str], with_torch: bool) -> list[Case
 
     for r in rngs:
         for method in ("householder", "qr"):
-            init = orthogonal(method=method, rng=r)
+            init = orthogonal(method=method, generator=r)
             add(f"jinit {method} [{r}]", lambda init=init: init(key, shape), kind="jinit", rng=r, method=method)
     jorth = jax.jit(lambda k: jax.nn.initializers.orthogonal()(k, shape))
     add("jax.nn", lambda: jorth(key), kind="jax.nn")

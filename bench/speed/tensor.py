@@ -25,7 +25,7 @@ def _torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _contenders(std: float) -> dict[str, tuple[Callable, Callable, Callable]]:
-    """Per distribution: (jinit factory of rng, jax.nn initializer, torch init of (torch, tensor))."""
+    """Per distribution: (jinit factory of generator, jax.nn initializer, torch init of (torch, tensor))."""
     import jax
 
     import jinit
@@ -34,17 +34,17 @@ def _contenders(std: float) -> dict[str, tuple[Callable, Callable, Callable]]:
     trunc = jinit.truncated_normal_std(-2.0, 2.0)  # std of N(0, 1) truncated to (-2, 2)
     return {
         "normal": (
-            lambda r: jinit.he_normal(rng=r),
+            lambda r: jinit.he_normal(generator=r),
             jnn.variance_scaling(2.0, "fan_in", "normal"),
             lambda t, w: t.nn.init.kaiming_normal_(w, nonlinearity="relu"),
         ),
         "uniform": (
-            lambda r: jinit.he_uniform(rng=r),
+            lambda r: jinit.he_uniform(generator=r),
             jnn.variance_scaling(2.0, "fan_in", "uniform"),
             lambda t, w: t.nn.init.kaiming_uniform_(w, nonlinearity="relu"),
         ),
         "truncated_normal": (
-            lambda r: jinit.variance_scaling(2.0, "fan_in", "truncated_normal", rng=r),
+            lambda r: jinit.variance_scaling(2.0, "fan_in", "truncated_normal", generator=r),
             jnn.he_normal(),
             lambda t, w: t.nn.init.trunc_normal_(w, std=std / trunc, a=-2 * std / trunc, b=2 * std / trunc),
         ),

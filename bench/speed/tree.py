@@ -75,7 +75,7 @@ def tree_cases(layers: int, width: int, rngs: Sequence[str], with_torch: bool, w
         cases.append(Case("tree", group, name, fn, nbytes, meta, warm=warm))
 
     for r in rngs:
-        run, warm = _leafwise(key, layers, width, jinit.he_normal(rng=r), jinit.zeros())
+        run, warm = _leafwise(key, layers, width, jinit.he_normal(generator=r), jinit.zeros())
         add(f"jinit[{r}] leaf by leaf", run, warm, kind="jinit", rng=r)
     jk = jax.jit(lambda k: jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")(k, (width, width)))
     jb = jax.jit(lambda k: jax.nn.initializers.zeros(k, (width,)))

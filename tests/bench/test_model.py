@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 
 import jinit
-from bench.model import (
-    ModelSpec,
-    UnrolledMLP,
-    build_model,
-    from_unrolled,
-    layer_statistics,
-    to_unrolled,
-    unrolled_apply,
-)
+from bench.model import ModelSpec, UnrolledMLP, build_model, layer_statistics
+from tests.bench.helpers import from_unrolled, to_unrolled, unrolled_apply
 from tests.stats import assert_var
 
 
