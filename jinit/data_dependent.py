@@ -11,22 +11,22 @@ output on one batch until the output variance is 1:
 
 where the variance is over every element of the layer's output (batch and
 features, the paper's "output blob") and the output is the layer's
-pre-activation (the ``nn.Dense``/``nn.Conv`` call's result).
+pre-activation (the layer call's result).
 
-How layers are found. The model runs under :func:`flax.linen.intercept_methods`:
-every call of a Flax linen ``nn.Dense`` or ``nn.Conv`` (``layer_types``)
-reports its output variance through an ordered :func:`jax.debug.callback`.
-That sees layers wherever they are, including inside ``nn.scan``, ``nn.remat``
-and nested modules, where ``capture_intermediates`` silently records nothing
-unless the scan lists ``"intermediates"`` in ``variable_axes``. Each layer's
-kernel is ``params["params"][*module.path]["kernel"]`` (or without the leading
-``"params"`` if ``params`` is already the inner dict).
+Models: ``flax.linen`` (a Module or an apply function, with its params),
+``flax.nnx`` and Equinox modules. Layers are found by *calling* the model once
+(see :mod:`jinit._probe`): every call of a layer type (by default linen
+``Dense``/``DenseGeneral``/``Conv``/``Einsum``, nnx ``Linear``/``LinearGeneral``/
+``Conv``/``Einsum``, Equinox ``Linear``/``Conv``; so the query/key/value/output
+projections of the attention layers too) reports its output variance through an
+ordered :func:`jax.debug.callback`, wherever it is: nested modules, scans,
+remat, ``jax.vmap``.
 
-Stacked layers. A layer inside ``nn.scan(..., variable_axes={"params": 0})`` has a
-kernel with a leading layer axis, ``(L, in, out)``, and is called ``L`` times per
-forward pass: call ``t`` is slice ``t`` (a forward scan). Each slice is pre-
-initialized with its own key and rescaled as a separate layer. A non-stacked
-layer called several times (shared weights) is rescaled for its first call only.
+Stacked layers. A layer stacked by ``nn.scan`` / ``nnx.vmap`` / ``eqx.filter_vmap``
+has a kernel with leading layer axes, ``(L, in, out)``, and is called ``L`` times
+per forward pass, once per slice. Each slice is pre-initialized with its own key
+and rescaled as a separate layer. A non-stacked layer called several times
+(shared weights) is rescaled for its first call only.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit import _probe
 from jinit._core import Initializer, check_key, check_real
+from jinit.layout import draw
 from jinit.structured import orthogonal
 from jinit.tree import path_hash
 
@@ -55,10 +57,11 @@ class LSUVLayer:
     """What :func:`lsuv` did to one layer.
 
     Attributes:
-      path: the kernel's ``/``-joined path, e.g. ``"params/Dense_0/kernel"``.
+      path: the kernel's ``/``-joined path: ``"params/Dense_0/kernel"`` (linen),
+        ``"layers/0/kernel"`` (nnx), ``"layers/0/weight"`` (Equinox).
       index: the slice of a stacked (scanned) kernel, or ``None``.
       var_before: output variance after the pre-init, before rescaling.
-      var_after: output variance after the last rescaling.
+      var_after: output variance of the returned parameters.
       iterations: number of rescalings (0 if it was already within ``tol``).
       converged: ``abs(var_after - target_var) < tol``.
     """
@@ -75,31 +78,16 @@ class LSUVLayer:
         return self.path if self.index is None else f"{self.path}[{self.index}]"
 
 
-@dataclass
-class _Layer:
-    module_path: tuple[str, ...]
-    kernel_path: tuple[str, ...]
-    stacked: bool
-    length: int  # number of slices (1 if not stacked)
+def _default_types(fw: str) -> tuple[type, ...]:
+    if fw == "nnx":
+        from flax import nnx
 
+        return (nnx.Linear, nnx.LinearGeneral, nnx.Conv, nnx.Einsum)
+    if fw == "equinox":
+        import equinox as eqx
 
-def _lookup(tree: Any, path: tuple[str, ...]) -> Any:
-    node = tree
-    for k in path:
-        if not isinstance(node, Mapping) or k not in node:
-            return None
-        node = node[k]
-    return node
-
-
-def _replace(tree: Any, new: dict[tuple[str, ...], Any]) -> Any:
-    """``tree`` with the leaves at the given dict-key paths replaced."""
-
-    def visit(path, leaf):
-        keys = tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
-        return new.get(keys, leaf)
-
-    return jax.tree_util.tree_map_with_path(visit, tree)
+        return (eqx.nn.Linear, eqx.nn.Conv)
+    return (nn.Dense, nn.DenseGeneral, nn.Conv, nn.Einsum)
 
 
 def _check_batch(batch: Any) -> None:
@@ -125,66 +113,276 @@ def _check_batch(batch: Any) -> None:
         )
 
 
+_ACCEPTED = ("a flax.linen Module, an apply function (params, batch) -> output, a flax.nnx Module or an "
+             "equinox Module")
+
+
+def _parse(model: Any, args: tuple, tol: Any, max_iter: Any) -> tuple[str, Any, Any, Any, Any]:
+    """(framework, params, batch, tol, max_iter) from ``lsuv``'s positional arguments."""
+    fw = _probe.framework(model)
+    if fw is None:
+        raise TypeError(f"lsuv: model must be {_ACCEPTED}, got {type(model).__name__}.")
+    if fw == "apply" and _probe.is_jitted(model):
+        raise TypeError("lsuv: model is a jax.jit-compiled function; its cached trace would bypass the layer "
+                        "interception. Pass the un-jitted model.apply, or the Module itself.")
+    names = ("params", "batch") if fw in ("linen", "apply") else ("batch",)
+    form = f"lsuv(key, model, {', '.join(names)}, tol=..., max_iter=...)"
+    if len(args) < len(names) or len(args) > len(names) + 2:
+        raise TypeError(f"lsuv: a {_probe._FW_NAME[fw]} model is called as {form}; got {len(args)} "
+                        "positional argument(s) after the model.")
+    extra = args[len(names):]
+    if extra and fw in ("nnx", "equinox") and not isinstance(extra[0], numbers.Real):
+        raise TypeError(f"lsuv: an {fw} model carries its own parameters: call {form} (no params argument).")
+    for name, given, default in zip(("tol", "max_iter"), (tol, max_iter), (0.1, 10)):
+        if len(extra) > ("tol", "max_iter").index(name) and given != default:
+            raise TypeError(f"lsuv: got {name} both positionally and by keyword.")
+    tol = extra[0] if extra else tol
+    max_iter = extra[1] if len(extra) > 1 else max_iter
+    return fw, (args[0] if len(names) == 2 else None), args[len(names) - 1], tol, max_iter
+
+
+def _check_settings(tol: Any, max_iter: Any, target_var: Any, pre_init: Any) -> None:
+    check_real("lsuv", "tol", tol, positive=True)
+    check_real("lsuv", "target_var", target_var, positive=True)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (numbers.Integral, np.integer)) or max_iter < 1:
+        raise ValueError(f"lsuv: max_iter must be an int >= 1, got {max_iter!r}.")
+    if pre_init is not None and not callable(pre_init):
+        raise TypeError(
+            f"lsuv: pre_init must be an initializer init(key, shape, dtype) or None (keep the kernels), "
+            f"got {pre_init!r}."
+        )
+
+
+def _probe_of(fw, model, params, batch, layer_types, apply_kwargs, forward, pre_init) -> _probe.Probe:
+    types = _default_types(fw) if layer_types is None else layer_types
+    try:
+        is_layer = _probe.types_of(fw, types)
+    except TypeError as err:
+        raise TypeError(f"lsuv: {err}") from None
+    kwargs = dict(apply_kwargs or {})
+    if fw == "apply" and kwargs:
+        raise TypeError("lsuv: apply_kwargs is only used when model is a Module (linen, nnx or Equinox).")
+    if forward is not None and (fw in ("linen", "apply") or kwargs):
+        raise TypeError("lsuv: forward is for nnx / Equinox models, and replaces apply_kwargs.")
+    if fw == "linen":
+        module, model = model, lambda p, b: module.apply(p, b, **kwargs)
+    call = forward
+    if call is None and fw == "nnx":
+        call = lambda m, b: m(b, **kwargs)  # noqa: E731
+    elif call is None and fw == "equinox":
+        call = lambda m, b: jax.vmap(lambda e: m(e, **kwargs))(b)  # noqa: E731
+    kinds = ", ".join(t.__name__ for t in types)
+    return _probe.build("lsuv", model, params, batch, layers=is_layer, call=call,
+                        pre_init_layouts=pre_init is not None, kinds=kinds)
+
+
+def _pre_initialize(key: jax.Array, probe: _probe.Probe, pre_init: Any) -> dict[str, jax.Array]:
+    """Every kernel redrawn with ``pre_init`` the way its layer draws it (slice by slice for stacks)."""
+    kernels = probe.kernels()
+    if pre_init is None:
+        return kernels
+    for site in probe.sites:
+        if site.layout is None:
+            raise ValueError(
+                f"lsuv: jinit does not know how {site.module!r} ({site.kernel!r}, shape {site.shape}) hands "
+                "its initializer the kernel, so pre_init cannot be drawn for it; pass pre_init=None to keep "
+                "the kernels as they are (e.g. initialize them first with jinit.tree.reinit).")
+        w = kernels[site.kernel]
+        k = jax.random.fold_in(key, jnp.asarray(path_hash(site.kernel), jnp.uint32))
+        try:
+            new = draw(pre_init, k, site.layout, w.dtype)
+        except ValueError as err:
+            raise ValueError(f"lsuv: pre_init for {site.kernel!r}: {err}.") from None
+        if tuple(new.shape) != tuple(w.shape):
+            raise ValueError(f"lsuv: pre_init returned shape {tuple(new.shape)} for {site.kernel!r}, "
+                             f"expected {tuple(w.shape)}.")
+        kernels[site.kernel] = jnp.asarray(new, w.dtype)
+    return kernels
+
+
+def _variance(y: jax.Array) -> jax.Array:
+    y = y.astype(jnp.float32)
+    return jnp.mean(jnp.square(y - jnp.mean(y)))
+
+
+def _scaled(w: jax.Array, factor: jax.Array, stack_axes: tuple[int, ...]) -> jax.Array:
+    """``w`` times its factor (one per slice of a stacked kernel), rounded once to ``w``'s dtype."""
+    shape = [w.shape[a] if a in stack_axes else 1 for a in range(w.ndim)]
+    return (w.astype(jnp.float32) * jnp.reshape(factor, shape)).astype(w.dtype)
+
+
+def _measurer(probe: _probe.Probe, kernels: dict, batch: Any) -> tuple[Callable, Callable]:
+    """``run(factors) -> events`` with every kernel times its factors, and ``final()``: the
+    kernels of the last run. The factors are applied inside the compiled pass, so every
+    measurement runs the same program (no per-layer rescaling programs, one rounding)."""
+    axes = {s.kernel: s.stack_axes for s in probe.sites}
+
+    def prepare(args):
+        base, factors = args
+        return {p: _scaled(w, factors[p], axes[p]) for p, w in base.items()}
+
+    # The forward pass runs for its reports; the program returns the kernels it used.
+    measure = probe.recorder(_variance, fn=lambda apply, ks: (apply(ks), ks)[1], prepare=prepare)
+    last: list = []
+
+    def run(factors):
+        used, events = measure((kernels, jax.tree.map(np.float32, factors)), batch)
+        last[:] = [used]
+        return events
+
+    return run, lambda: last[0]
+
+
+Unit = tuple[int, "int | None"]  # (site index, slice of a stacked kernel or None)
+
+
+def _units(events: list) -> list[Unit]:
+    """The layers to normalize, in execution order of their first call."""
+    units: list[Unit] = []
+    for e in events:
+        if e.kind == "layer" and (e.index, e.slice) not in units:
+            units.append((e.index, e.slice))
+    return units
+
+
+def _var(events: list, unit: Unit) -> float:
+    return next(float(e.value) for e in events if e.kind == "layer" and (e.index, e.slice) == unit)
+
+
+def _check_slices(probe: _probe.Probe, events: list) -> None:
+    for i, site in enumerate(probe.sites):
+        if site.stack_axes:
+            used = {e.slice for e in events if e.kind == "layer" and e.index == i}
+            if len(used) != site.slices:
+                raise ValueError(
+                    f"lsuv: stacked kernel {site.kernel!r} has {site.slices} slices but the forward pass "
+                    f"used {len(used)} of them; every slice must be called as its own layer.")
+
+
+def _unit_name(probe: _probe.Probe, unit: Unit) -> str:
+    site = probe.sites[unit[0]]
+    return site.kernel if unit[1] is None else f"{site.kernel}[{unit[1]}]"
+
+
+def _check_var(name: str, v: float, target_var: float) -> None:
+    if not math.isfinite(v):
+        raise ValueError(f"lsuv: the output variance of layer {name!r} is {v} on this batch; "
+                         "no parameters were changed.")
+    if v <= 0.0:
+        raise ValueError(
+            f"lsuv: the output of layer {name!r} has variance 0 on this batch (constant output: inputs "
+            "that are all zero or identical, or all units dead), so it cannot be rescaled to variance "
+            f"{target_var}."
+        )
+
+
+def _normalize(run: Callable, probe: _probe.Probe, tol: float, max_iter: int,
+               target_var: float) -> tuple[dict, list, list]:
+    """Algorithm 1's loop: each layer (slice) in forward order, rescaled until within ``tol``.
+
+    ``run(factors)`` measures with every kernel times its factors (one per slice). Returns the
+    final factors, ``(unit, var_before, iterations)`` rows and the last measurement.
+    """
+    factors = {s.kernel: np.ones([s.shape[a] for a in s.stack_axes], np.float64) for s in probe.sites}
+    events = run(factors)
+    _check_slices(probe, events)
+    rows, done = [], set()
+    while True:
+        # The next layer in execution order of the latest pass (robust to any reordering).
+        unit = next((u for u in _units(events) if u not in done), None)
+        if unit is None:
+            return factors, rows, events
+        v = before = _var(events, unit)
+        iters, site = 0, probe.sites[unit[0]]
+        while True:
+            _check_var(_unit_name(probe, unit), v, target_var)
+            if abs(v - target_var) < tol or iters == max_iter:
+                break
+            index = () if unit[1] is None else np.unravel_index(unit[1], factors[site.kernel].shape)
+            factors[site.kernel][index] *= math.sqrt(target_var / v)
+            iters += 1
+            events = run(factors)
+            v = _var(events, unit)
+        done.add(unit)
+        rows.append((unit, before, iters))
+
+
 def lsuv(
     key: Any,
-    model: nn.Module | Callable[[Any, Any], Any],
-    params: Any,
-    batch: Any,
+    model: Any,
+    *args: Any,
     tol: float = 0.1,
     max_iter: int = 10,
-    *,
     pre_init: Initializer | None = orthogonal(),
     target_var: float = 1.0,
-    layer_types: tuple[type, ...] = (nn.Dense, nn.Conv),
+    layer_types: tuple[type, ...] | None = None,
     apply_kwargs: Mapping[str, Any] | None = None,
+    forward: Callable[[Any, Any], Any] | None = None,
 ) -> tuple[Any, list[LSUVLayer]]:
     r"""Layer-sequential unit-variance initialization (Mishkin & Matas, 2016).
 
-    1. Pre-initialization: every ``nn.Dense``/``nn.Conv`` kernel the forward pass
-       uses is redrawn with ``pre_init`` (default :func:`jinit.structured.orthogonal`,
-       the paper's orthonormal init), each with key
-       ``fold_in(key, path_hash(kernel path))`` (slice ``t`` of a stacked kernel:
-       ``split(that, L)[t]``). Biases and all other parameters are kept.
-    2. Then for each layer in forward order:
+    Call forms (``tol`` and ``max_iter`` may also follow positionally):
+
+    * ``lsuv(key, module_or_apply_fn, params, batch)`` for ``flax.linen``: returns
+      ``(new_params, report)``;
+    * ``lsuv(key, model, batch)`` for a ``flax.nnx`` or Equinox module: returns
+      ``(new_model, report)``; ``model`` itself is not changed.
+
+    1. Pre-initialization: every layer kernel the forward pass uses is redrawn with
+       ``pre_init`` (default :func:`jinit.structured.orthogonal`, the paper's
+       orthonormal init), with key ``fold_in(key, path_hash(kernel path))``, called
+       with the shape the layer hands its own initializer (:mod:`jinit.layout`):
+       one ``split(that key, L)[t]`` per slice ``t`` of a stacked kernel; the flattened
+       ``(in, heads * head_dim)`` map of a ``DenseGeneral``/``LinearGeneral`` (attention
+       projections); ``(*kernel, in, out)`` transposed to Equinox's ``(out, in, *kernel)``.
+       Biases and all other parameters are kept.
+    2. Then for each layer (each slice) in forward order:
        :math:`W \leftarrow W\sqrt{v^*/v}` with :math:`v` the variance of the
        layer's output on ``batch``, repeated until :math:`|v - v^*| <` ``tol`` or
        ``max_iter`` rescalings (then a ``RuntimeWarning``), :math:`v^* = 1`.
 
-    Each forward pass is one jit-compiled program (compiled once) that reports
-    every layer's output variance; the rescaling of one kernel is jitted too.
+    Each forward pass is one jit-compiled program (compiled once) that reports every
+    layer call's output variance in execution order; see :mod:`jinit._probe`.
 
     Args:
       key: PRNG key for the pre-initialization.
-      model: a ``flax.linen.Module`` (called as ``model.apply(params, batch,
-        **apply_kwargs)``) or a function ``apply_fn(params, batch)`` that calls
-        linen modules (not already ``jax.jit``-ed: a cached trace would bypass the
-        layer interception).
-      params: the variables, ``{"params": ...}`` as ``model.init`` returns them
-        (or the inner params dict if ``apply_fn`` wraps it).
-      batch: one input batch (array or pytree), at least 2 distinct examples.
+      model: a ``flax.linen.Module`` (called as ``model.apply(params, batch, **apply_kwargs)``),
+        a function ``apply_fn(params, batch)`` that calls linen modules (not ``jax.jit``-ed: a
+        cached trace would bypass the layer interception), an ``nnx.Module`` (called as
+        ``model(batch, **apply_kwargs)``) or an ``equinox.Module`` (called per example,
+        ``jax.vmap(model)(batch)``).
+      *args: ``params, batch`` (linen) or ``batch`` (nnx, Equinox); ``params`` are the
+        variables ``{"params": ...}`` as ``model.init`` returns them (or the inner params
+        dict if ``apply_fn`` wraps it); ``batch`` is one input batch (array or pytree) of at
+        least 2 distinct examples.
       tol: tolerance on the output variance, > 0 (paper: 0.1).
       max_iter: maximum number of rescalings per layer, >= 1 (paper: 10).
       pre_init: kernel initializer for step 1 (default ``orthogonal()``), or
         ``None`` to keep the given kernels (e.g. already orthogonal ones).
       target_var: :math:`v^* > 0`.
-      layer_types: linen module classes whose ``__call__`` output is normalized.
-      apply_kwargs: extra keyword arguments for ``model.apply`` (e.g.
-        ``{"train": False}`` or ``{"mutable": ["batch_stats"]}``).
+      layer_types: module classes (of the model's framework) whose call output is normalized;
+        default as listed above.
+      apply_kwargs: extra keyword arguments for the model call (e.g. ``{"train": False}`` or,
+        linen, ``{"mutable": ["batch_stats"]}``).
+      forward: nnx / Equinox only: ``forward(model, batch)`` runs the model on the batch
+        (instead of the defaults above), e.g. ``lambda m, b: m(b)`` for an Equinox model
+        that takes batches itself.
 
     Returns:
-      ``(new_params, report)``: params of the same structure, and one
-      :class:`LSUVLayer` per layer (per slice for stacked kernels) in forward order.
+      ``(new_params or new_model, report)``: one :class:`LSUVLayer` per layer (per slice for
+      stacked kernels) in forward order.
 
     Raises:
-      ValueError: NaN/inf or identical examples in ``batch``; a layer whose
-        output variance is 0 or not finite (it cannot be rescaled; no NaN
-        parameters are ever returned); no layer found.
+      ValueError: NaN/inf or identical examples in ``batch``; a layer whose output variance
+        is 0 or not finite (it cannot be rescaled; no NaN parameters are ever returned); no
+        layer found; a kernel whose initializer layout is unknown (with ``pre_init``).
+      TypeError: a ``jax.jit``-compiled apply function; a model of another kind.
 
     Example:
       >>> import jax, jax.numpy as jnp, numpy as np, flax.linen as nn
       >>> from jinit.data_dependent import lsuv
       >>> dense = lambda n: nn.Dense(n, kernel_init=nn.initializers.zeros)  # lsuv redraws kernels
-      >>> model = nn.Sequential([dense(64), nn.tanh, dense(64), nn.tanh, dense(10)])
+      >>> model = nn.Sequential([dense(32), nn.tanh, dense(32), nn.tanh, dense(4)])
       >>> x = jnp.asarray(np.random.default_rng(0).normal(size=(128, 16)), jnp.float32)
       >>> params = model.init(jax.random.key(1), x)
       >>> params, report = lsuv(jax.random.key(2), model, params, x)
@@ -192,187 +390,30 @@ def lsuv(
       ['params/layers_0/kernel', 'params/layers_2/kernel', 'params/layers_4/kernel']
       >>> all(abs(r.var_after - 1) < 0.1 for r in report)
       True
+
+      The same for an nnx model (Equinox alike), which comes back as a new model:
+
+      >>> from flax import nnx
+      >>> net = nnx.Sequential(nnx.Linear(16, 32, rngs=nnx.Rngs(0)), nnx.tanh, nnx.Linear(32, 4, rngs=nnx.Rngs(1)))
+      >>> new, report = lsuv(jax.random.key(2), net, x)
+      >>> [r.path for r in report], all(r.converged for r in report)
+      (['layers/0/kernel', 'layers/2/kernel'], True)
     """
+    fw, params, batch, tol, max_iter = _parse(model, args, tol, max_iter)
     key = check_key("lsuv", key)
-    check_real("lsuv", "tol", tol, positive=True)
-    check_real("lsuv", "target_var", target_var, positive=True)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (numbers.Integral, np.integer)) or max_iter < 1:
-        raise ValueError(f"lsuv: max_iter must be an int >= 1, got {max_iter!r}.")
-    if not isinstance(layer_types, tuple) or not layer_types or not all(
-        isinstance(t, type) and issubclass(t, nn.Module) for t in layer_types
-    ):
-        raise TypeError(
-            f"lsuv: layer_types must be a non-empty tuple of flax.linen Module classes, got {layer_types!r}."
-        )
-    kwargs = dict(apply_kwargs or {})
-    if isinstance(model, nn.Module):
-        module = model
-
-        def apply_fn(p, b):
-            return module.apply(p, b, **kwargs)
-
-    elif callable(model):
-        if kwargs:
-            raise TypeError("lsuv: apply_kwargs is only used when model is a flax.linen Module.")
-        apply_fn = model
-    else:
-        raise TypeError(
-            f"lsuv: model must be a flax.linen Module or an apply function (params, batch) -> output, "
-            f"got {type(model).__name__}."
-        )
-    if pre_init is not None and not callable(pre_init):
-        raise TypeError(
-            f"lsuv: pre_init must be an initializer init(key, shape, dtype) or None (keep the kernels), "
-            f"got {pre_init!r}."
-        )
+    _check_settings(tol, max_iter, target_var, pre_init)
     _check_batch(batch)
     tol, target_var, max_iter = float(tol), float(target_var), int(max_iter)
-
-    def is_layer(context) -> bool:
-        return context.method_name == "__call__" and isinstance(context.module, layer_types)
-
-    # 1. Discover the layers (trace only): module path -> kernel shape inside the call.
-    seen: dict[tuple[str, ...], tuple[int, ...]] = {}
-
-    def discover(next_fun, args, kw, context):
-        out = next_fun(*args, **kw)
-        if is_layer(context) and context.module.path not in seen:
-            kernel = context.module.get_variable("params", "kernel")
-            if kernel is not None:
-                seen[tuple(context.module.path)] = tuple(kernel.shape)
-        return out
-
-    def traced(p, b):
-        with nn.intercept_methods(discover):
-            return apply_fn(p, b)
-
-    jax.eval_shape(traced, params, batch)
-    if not seen:
-        raise ValueError(
-            f"lsuv: the forward pass called no {', '.join(t.__name__ for t in layer_types)} layer. "
-            "Pass the linen Module (or an un-jitted apply function that calls it), or set layer_types."
-        )
-
-    layers: list[_Layer] = []
-    for mpath, inner in seen.items():
-        kpath = None
-        for candidate in (("params", *mpath, "kernel"), (*mpath, "kernel")):
-            if _lookup(params, candidate) is not None:
-                kpath = candidate
-                break
-        if kpath is None:
-            raise ValueError(f"lsuv: no kernel for layer {'/'.join(mpath)!r} in params (looked for "
-                             f"params/{'/'.join(mpath)}/kernel).")
-        full = tuple(np.shape(_lookup(params, kpath)))
-        if full == inner:
-            layers.append(_Layer(mpath, kpath, False, 1))
-        elif full[1:] == inner:
-            layers.append(_Layer(mpath, kpath, True, full[0]))
-        else:
-            raise ValueError(
-                f"lsuv: kernel {'/'.join(kpath)!r} has shape {full} but the layer uses {inner}; only "
-                "kernels stacked on a leading axis (nn.scan with variable_axes={'params': 0}) are supported."
-            )
-    layer_id = {layer.module_path: i for i, layer in enumerate(layers)}
-
-    # 2. Pre-initialize.
-    kernels: dict[tuple[str, ...], jax.Array] = {}
-    for layer in layers:
-        w = _lookup(params, layer.kernel_path)
-        if pre_init is None:
-            kernels[layer.kernel_path] = jnp.asarray(w)
-            continue
-        k = jax.random.fold_in(key, jnp.asarray(path_hash("/".join(layer.kernel_path)), jnp.uint32))
-        if layer.stacked:
-            keys = jax.random.split(k, layer.length)
-            new = jnp.stack([pre_init(keys[t], w.shape[1:], w.dtype) for t in range(layer.length)])
-        else:
-            new = pre_init(k, w.shape, w.dtype)
-        if tuple(new.shape) != tuple(w.shape):
-            raise ValueError(
-                f"lsuv: pre_init returned shape {tuple(new.shape)} for {'/'.join(layer.kernel_path)!r}, "
-                f"expected {tuple(w.shape)}."
-            )
-        kernels[layer.kernel_path] = jnp.asarray(new, w.dtype)
-
-    # 3. One compiled forward pass reporting (layer id, variance) per layer call, in order.
-    records: list[tuple[int, float]] = []
-
-    def sink(i, v):
-        records.append((int(i), float(v)))
-
-    def report_var(next_fun, args, kw, context):
-        out = next_fun(*args, **kw)
-        if is_layer(context) and tuple(context.module.path) in layer_id:
-            y = jnp.asarray(out, jnp.float32)
-            var = jnp.mean(jnp.square(y - jnp.mean(y)))
-            jax.debug.callback(sink, layer_id[tuple(context.module.path)], var, ordered=True)
-        return out
-
-    @jax.jit
-    def forward(p, ks, b):
-        with nn.intercept_methods(report_var):
-            apply_fn(_replace(p, ks), b)
-
-    def measure() -> list[tuple[int, float]]:
-        records.clear()
-        forward(params, kernels, batch)
-        jax.effects_barrier()
-        return list(records)
-
-    @jax.jit
-    def rescale(w, factor):
-        return (w.astype(jnp.float32) * factor).astype(w.dtype)
-
-    @jax.jit
-    def rescale_slice(w, index, factor):
-        return w.at[index].set((w[index].astype(jnp.float32) * factor).astype(w.dtype))
-
-    first = measure()
-    units: list[tuple[int, int, int]] = []  # (position in the records, layer id, slice), forward order
-    calls = [0] * len(layers)
-    for pos, (i, _) in enumerate(first):
-        t = calls[i]
-        calls[i] += 1
-        if layers[i].stacked or t == 0:
-            units.append((pos, i, t))
-    for i, layer in enumerate(layers):
-        if layer.stacked and calls[i] != layer.length:
-            raise ValueError(
-                f"lsuv: stacked kernel {'/'.join(layer.kernel_path)!r} has {layer.length} slices but the "
-                f"layer was called {calls[i]} times per forward pass."
-            )
-
-    report: list[LSUVLayer] = []
-    stats = first
-    for pos, i, t in units:
-        layer = layers[i]
-        name = "/".join(layer.kernel_path) + (f"[{t}]" if layer.stacked else "")
-        v = stats[pos][1]
-        before, iters = v, 0
-        while True:
-            if not math.isfinite(v):
-                raise ValueError(f"lsuv: the output variance of layer {name!r} is {v} on this batch; "
-                                 "no parameters were changed.")
-            if v <= 0.0:
-                raise ValueError(
-                    f"lsuv: the output of layer {name!r} has variance 0 on this batch (constant output: "
-                    "inputs that are all zero or identical, or all units dead), so it cannot be rescaled "
-                    f"to variance {target_var}."
-                )
-            if abs(v - target_var) < tol or iters == max_iter:
-                break
-            w, factor = kernels[layer.kernel_path], np.float32(math.sqrt(target_var / v))
-            if layer.stacked:
-                kernels[layer.kernel_path] = rescale_slice(w, np.int32(t), factor)
-            else:
-                kernels[layer.kernel_path] = rescale(w, factor)
-            iters += 1
-            stats = measure()
-            v = stats[pos][1]
-        report.append(LSUVLayer("/".join(layer.kernel_path), t if layer.stacked else None, before, v, iters,
-                                abs(v - target_var) < tol))
-
+    probe = _probe_of(fw, model, params, batch, layer_types, apply_kwargs, forward, pre_init)
+    run, final = _measurer(probe, _pre_initialize(key, probe, pre_init), batch)
+    _, rows, events = _normalize(run, probe, tol, max_iter, target_var)
+    report = []
+    for unit, before, iters in rows:
+        # Read back from the final pass: later rescalings never change an earlier layer's input
+        # in forward order, so this is the value reached, unless the order was not forward.
+        after = _var(events, unit)
+        report.append(LSUVLayer(probe.sites[unit[0]].kernel, unit[1], before, after, iters,
+                                abs(after - target_var) < tol))
     failed = [r.name for r in report if not r.converged]
     if failed:
         warnings.warn(
@@ -381,4 +422,4 @@ def lsuv(
             RuntimeWarning,
             stacklevel=2,
         )
-    return _replace(params, kernels), report
+    return probe.rebuild(final()), report
