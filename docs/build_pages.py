@@ -4,9 +4,9 @@
     python docs/build_pages.py --results results/<ts>  # ... and benchmark.md + docs/img/*.png
 
 * ``README.md``: the scheme table between ``<!-- schemes:start -->`` and
-  ``<!-- schemes:end -->``, which is ``jinit.markdown_table()``.
+  ``<!-- schemes:end -->``, which is ``jinit.registry.markdown_table()``.
 * ``docs/schemes.md``: the README's "Schemes" section (whose scheme table is
-  ``jinit.markdown_table()``, kept in sync by tests/test_docs.py) followed by
+  ``jinit.registry.markdown_table()``, kept in sync by tests/test_docs.py) followed by
   every registered scheme grouped by family, straight from ``jinit.SCHEMES``.
 * ``docs/common_mistakes.md``: the README's "Common mistakes" section.
 * ``docs/benchmark.md`` (only with ``--results DIR``): the ranked tables of a
@@ -54,7 +54,7 @@ def with_scheme_table(text: str) -> str:
     """``text`` (the README) with its scheme table replaced by the registry's."""
     import jinit
 
-    return _TABLE.sub(lambda m: m.group(1) + "\n" + jinit.markdown_table() + "\n" + m.group(2), text)
+    return _TABLE.sub(lambda m: m.group(1) + "\n" + jinit.registry.markdown_table() + "\n" + m.group(2), text)
 
 
 def readme_section(title: str, text: str | None = None) -> str:

@@ -130,7 +130,7 @@ print("output", m(x).shape)
 # The full table:
 
 # %%
-display(Markdown(jinit.markdown_table()))
+display(Markdown(jinit.registry.markdown_table()))
 
 # %%
 import textwrap

@@ -19,7 +19,7 @@ def _section(text: str, name: str) -> str:
 
 def test_readme_scheme_table_matches_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert _section(readme, "schemes") == jinit.markdown_table(), (
+    assert _section(readme, "schemes") == jinit.registry.markdown_table(), (
         "README's scheme table is stale: run `python docs/build_pages.py`"
     )
 

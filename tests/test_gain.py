@@ -57,7 +57,7 @@ def test_calculate_gain_table(name, expected):
 
 
 def test_calculate_gain_covers_every_nonlinearity():
-    assert set(jinit.NONLINEARITIES) == {
+    assert set(jinit.gain.NONLINEARITIES) == {
         "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
         "sigmoid", "tanh", "relu", "leaky_relu", "selu",
     }

@@ -352,7 +352,7 @@ def test_he_nonlinearity_errors():
 C_SHAPE = (256, 512)  # fan_in 256, 131072 complex samples
 C_SCALE = 2.0
 C_VAR = C_SCALE / 256
-TRUNC_C = jinit.complex_truncated_normal_std(2.0)
+TRUNC_C = jinit.variance.complex_truncated_normal_std(2.0)
 JAX_TRUNC_C = 0.95311164380491208  # the constant jax.nn.initializers divides by
 
 

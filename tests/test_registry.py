@@ -47,7 +47,7 @@ def test_registry_imports_only_at_the_top_and_has_no_fallback():
     first_other = next(i for i, n in enumerate(tree.body[1:], 1) if not isinstance(n, (ast.Import, ast.ImportFrom)))
     assert all(tree.body.index(n) < first_other for n in top)
     assert "ImportError" not in source
-    assert "without jinit.structured" not in jinit.markdown_table()
+    assert "without jinit.structured" not in jinit.registry.markdown_table()
 
 
 def test_activation_table_is_reexported():

@@ -211,7 +211,7 @@ def test_same_nonlinearity_names_as_torch():
 
     hints = typing.get_type_hints(tinit.kaiming_normal_)
     torch_names = set(typing.get_args(hints["nonlinearity"]))
-    assert torch_names == set(jinit.NONLINEARITIES)
+    assert torch_names == set(jinit.gain.NONLINEARITIES)
 
 
 @pytest.mark.parametrize("name", ["swish", "gelu"])

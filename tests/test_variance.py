@@ -150,7 +150,7 @@ NAMED = {
 # variance_scaling: every mode x distribution; truncated normal on a conv layout, the rest dense.
 VS_SCALE = 1.7
 VS_LAYOUT = {"normal": "dense", "uniform": "dense", "truncated_normal": "conv1d"}
-VS = {f"variance_scaling({m},{d})": (m, d, VS_LAYOUT[d]) for m in jinit.MODES for d in jinit.DISTRIBUTIONS}
+VS = {f"variance_scaling({m},{d})": (m, d, VS_LAYOUT[d]) for m in jinit.variance.MODES for d in jinit.variance.DISTRIBUTIONS}
 
 
 def _sample(case, layout):
@@ -216,7 +216,7 @@ def test_variance_scaling_formula(case):
     _check_distribution(x, dist, var)
     wrong = {
         f"mode {m}": (lambda m: lambda a, b: VS_SCALE / fan_of(m, a, b))(m)
-        for m in jinit.MODES
+        for m in jinit.variance.MODES
         if not math.isclose(fan_of(m, fi, fo), fan_of(mode, fi, fo), rel_tol=0.1)
     }
     wrong["scale as std"] = lambda a, b: VS_SCALE**2 / fan_of(mode, a, b)
@@ -226,7 +226,7 @@ def test_variance_scaling_formula(case):
 
 
 @pytest.mark.parametrize(
-    "rng, dist", [(g, d) for g in jinit.generators() if g != "jax" for d in jinit.DISTRIBUTIONS]
+    "rng, dist", [(g, d) for g in jinit.generators() if g != "jax" for d in jinit.variance.DISTRIBUTIONS]
 )
 def test_variance_scaling_other_generators(rng, dist):
     """Registered generators other than "jax" (which every other test uses)."""
@@ -303,7 +303,7 @@ def test_same_variance_as_jax_named(name, jax_factory, jax_dist, var_fn):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6 * math.sqrt(var))
 
 
-@pytest.mark.parametrize("mode", jinit.MODES)
+@pytest.mark.parametrize("mode", jinit.variance.MODES)
 @pytest.mark.parametrize(
     "shape, in_axis, out_axis, batch_axis",
     [
