@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 import jinit
+from tests.nets import Pair
 from jinit import basic
 from jinit.data_dependent import LSUVLayer, lsuv
 from jinit.tree import reinit
@@ -352,15 +353,6 @@ def test_lsuv_equinox_conv2d_uses_oihw_fans():
         return z1, z2, jax.vmap(net.fc)(jax.nn.relu(z2).reshape(len(x), -1))
 
     _unit([float(z.var()) for z in pre_activations(new, images)])
-
-
-class Pair(nnx.Module):
-    def __init__(self, rngs):
-        self.a = nnx.Linear(16, 16, rngs=rngs)
-        self.b = nnx.Linear(16, 16, rngs=rngs)
-
-    def __call__(self, x):
-        return jnp.tanh(self.b(jnp.tanh(self.a(x))))
 
 
 class NnxStack(nnx.Module):

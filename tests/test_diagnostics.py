@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 import jinit
+from tests.nets import Pair
 from jinit import _probe, diagnostics
 from jinit.diagnostics import SignalReport, jacobian_spectrum, plot_signal_propagation, signal_propagation
 
@@ -270,15 +271,6 @@ def test_jacobian_spectrum_equals_svd_of_the_weight_product():
 
 
 # --- nnx and Equinox models: execution order of stacked layers ----------------------------------
-
-
-class Pair(nnx.Module):
-    def __init__(self, rngs):
-        self.a = nnx.Linear(16, 16, rngs=rngs)
-        self.b = nnx.Linear(16, 16, rngs=rngs)
-
-    def __call__(self, x):
-        return jnp.tanh(self.b(jnp.tanh(self.a(x))))
 
 
 class NnxStack(nnx.Module):
