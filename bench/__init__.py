@@ -3,7 +3,7 @@
 Run ``python -m bench --help`` for the command line. The pieces, usable on their
 own (e.g. from a notebook):
 
-* :mod:`bench.data`: the datasets (``digits``, ``teacher``, IDX / ``.npz`` files);
+* :mod:`bench.data`: the datasets (``digits``, ``teacher``, IDX, CIFAR-10 and ``.npz`` files);
 * :mod:`bench.model`: the Flax MLP whose hidden stack runs under ``nn.scan``;
 * :mod:`bench.train`: the compiled, seed-vmapped (and batch-sharded) trainer;
 * :mod:`bench.results`: ``results.json`` (atomic, resumable) and ``summary.md``;

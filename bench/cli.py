@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", metavar="digits|teacher|PATH",
                    help="digits (sklearn's 8x8 digits, bundled; default), teacher[:key=value,...] (synthetic "
                         "teacher-student task; keys n_train, n_test, dim, classes (0 = regression), outputs, "
-                        "hidden, layers, noise, seed), a directory of MNIST-format IDX files (gzip or not), or an "
+                        "hidden, layers, noise, seed), a directory of MNIST-format IDX files (gzip or not), an "
+                        "extracted CIFAR-10 cifar-10-batches-py directory (the official python pickles), or an "
                         ".npz with x_train, y_train, x_test, y_test.")
     p.add_argument("--eval-every", type=int, metavar="N",
                    help=f"log the loss on the whole training split every N steps (default {d['eval_every']}); "

@@ -18,6 +18,16 @@
   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally
   gzipped (``.gz``). Pixels are scaled to [0, 1] and standardized with the
   training split's global mean and std.
+* a CIFAR-10 directory in the official Python format: the ``cifar-10-batches-py``
+  folder extracted from ``cifar-10-python.tar.gz``, holding ``data_batch_1`` ...
+  ``data_batch_5`` (50,000 training images) and ``test_batch`` (10,000 test
+  images); ``batches.meta``, if present, names the 10 classes. Each image's
+  32x32x3 pixels become one row of features in height, width, channel order
+  (``x.reshape(-1, 32, 32, 3)`` gives the images back; the shape is in
+  ``notes["image_shape"]``), scaled to [0, 1] and standardized with the training
+  split's global mean and std, as for IDX files. The batches are Python pickles,
+  and loading a pickle can execute code: pass only the official CIFAR-10 files
+  (see :func:`load_cifar10_dir`).
 * a ``.npz`` file with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``.
   Inputs are flattened to ``(N, features)``; integer labels (or integral
   floats, 1-D) make a classification task, anything else regression. Tabular
@@ -29,14 +39,17 @@ Missing or malformed files raise :class:`DataError` with the reason.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import math
 import os
+import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Dataset", "DataError", "load_dataset", "load_digits", "make_teacher", "load_idx", "load_idx_dir", "load_npz"]
+__all__ = ["Dataset", "DataError", "load_dataset", "load_digits", "make_teacher", "load_idx", "load_idx_dir",
+           "load_cifar10_dir", "load_npz"]
 
 BUILTIN = ("digits", "teacher")
 
@@ -69,6 +82,9 @@ class Dataset:
         ``float32`` targets ``(N, outputs)`` for regression.
       task: ``"classification"`` or ``"regression"``.
       n_classes: number of classes (0 for regression).
+      notes: extra facts copied into :meth:`describe` (``source``; for image
+        datasets that know it, ``image_shape``, the ``(height, width, channels)``
+        layout of a flattened row).
     """
 
     name: str
@@ -269,9 +285,12 @@ def load_idx(path: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
+def _idx_candidates(stem: str) -> list[str]:
+    return [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
+
+
 def _find_idx(directory: str, stem: str) -> str:
-    candidates = [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
-    for name in candidates:
+    for name in _idx_candidates(stem):
         p = os.path.join(directory, name)
         if os.path.isfile(p):
             return p
@@ -296,6 +315,172 @@ def load_idx_dir(directory: str, spec: str | None = None) -> Dataset:
     y_train, y_test, n_classes = _labels(name, arrays["y_train"], arrays["y_test"])
     return Dataset(name, spec or directory, x_train, y_train, x_test, y_test, "classification", n_classes,
                    {"source": os.path.abspath(directory)})
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST = "test_batch"
+CIFAR_META = "batches.meta"
+CIFAR_IMAGE_SHAPE = (32, 32, 3)  # height, width, channels: the order of a row's features
+CIFAR_CLASSES = 10
+
+_ARRAY = np.zeros(1, np.uint8)
+# The only globals a CIFAR-10 batch needs: NumPy's array reconstructors (module
+# names of NumPy 1 and 2; protocol 5 pickles use _frombuffer) and, for batches
+# re-pickled by Python 3 with protocol 2, codecs.encode (how it stores bytes).
+_PICKLE_GLOBALS = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _ARRAY.__reduce__()[0],
+    ("numpy._core.multiarray", "_reconstruct"): _ARRAY.__reduce__()[0],
+    ("numpy.core.numeric", "_frombuffer"): _ARRAY.__reduce_ex__(5)[0],
+    ("numpy._core.numeric", "_frombuffer"): _ARRAY.__reduce_ex__(5)[0],
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and NumPy arrays; refuses every
+    other global (a pickle runs code by naming a function to call)."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: a CIFAR-10 batch holds only a dict of lists, bytes and a "
+                "uint8 array"
+            ) from None
+
+
+def _load_pickle(path: str):
+    try:
+        with open(path, "rb") as f:
+            return _CifarUnpickler(f, encoding="bytes").load()
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}.") from None
+    except Exception as err:  # a malformed pickle can fail in many ways
+        raise DataError(
+            f"{path}: not a CIFAR-10 Python batch ({type(err).__name__}: {err}); pass the official "
+            "cifar-10-batches-py folder."
+        ) from None
+
+
+def _entry(batch: dict, key: str):
+    """``batch[b"key"]`` (the official files) or ``batch["key"]`` (re-pickled ones)."""
+    return batch.get(key.encode(), batch.get(key))
+
+
+def _load_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> ``(uint8 (N, 3072) channel-major pixels, int labels (N,))``."""
+    batch = _load_pickle(path)
+    if not isinstance(batch, dict):
+        raise DataError(f"{path}: expected a pickled dict with b'data' and b'labels', got {type(batch).__name__}.")
+    data, labels = _entry(batch, "data"), _entry(batch, "labels")
+    if labels is None and _entry(batch, "fine_labels") is not None:
+        raise DataError(f"{path}: a CIFAR-100 batch (fine_labels); only CIFAR-10 is supported, or use an .npz.")
+    missing = [k for k, v in (("data", data), ("labels", labels)) if v is None]
+    if missing:
+        raise DataError(
+            f"{path}: missing {' and '.join(f'b{k!r}' for k in missing)}; a CIFAR-10 batch is a dict with "
+            f"b'data' and b'labels' (found keys: {', '.join(map(repr, batch)) or 'none'})."
+        )
+    size = math.prod(CIFAR_IMAGE_SHAPE)
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == size):
+        got = f"shape {data.shape}, dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(
+            f"{path}: b'data' must be a uint8 array of shape (N, {size}) (N 32x32 RGB images: 1024 red, then 1024 "
+            f"green, then 1024 blue values each), got {got}."
+        )
+    try:
+        y = np.asarray(labels)
+    except (TypeError, ValueError):  # ragged or odd objects
+        y = None
+    if y is None or y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.size == 0):
+        got = type(labels).__name__ + (f" of dtype {y.dtype}, shape {y.shape}" if y is not None else "")
+        raise DataError(f"{path}: b'labels' must be a list of integer class labels, got {got}.")
+    if len(y) != len(data):
+        raise DataError(f"{path}: {len(data)} images but {len(y)} labels.")
+    bad = (y < 0) | (y >= CIFAR_CLASSES)
+    if bad.any():
+        raise DataError(
+            f"{path}: labels must be CIFAR-10 classes 0..{CIFAR_CLASSES - 1}, found "
+            f"{', '.join(map(str, np.unique(y[bad])[:5]))}."
+        )
+    return data, y
+
+
+def _cifar_class_names(path: str) -> list[str]:
+    meta = _load_pickle(path)
+    names = _entry(meta, "label_names") if isinstance(meta, dict) else None
+    if not (isinstance(names, list) and len(names) == CIFAR_CLASSES
+            and all(isinstance(n, (bytes, str)) for n in names)):
+        raise DataError(f"{path}: expected a pickled dict whose b'label_names' lists the {CIFAR_CLASSES} class names.")
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
+
+
+def load_cifar10_dir(directory: str, spec: str | None = None) -> Dataset:
+    """CIFAR-10 Python batches (the extracted ``cifar-10-batches-py``) -> Dataset.
+
+    Reads ``data_batch_1`` ... ``data_batch_5`` (train, in this order) and
+    ``test_batch``; each is a pickled dict whose ``b"data"`` is a uint8 array
+    ``(N, 3072)`` (per image 1024 red, 1024 green, 1024 blue values of a 32x32
+    image, rows top to bottom) and ``b"labels"`` a list of N ints in 0..9. The
+    optional ``batches.meta`` gives the class names (``notes["classes"]``).
+    Rows of ``x_train`` / ``x_test`` are the images in height, width, channel
+    order (``notes["image_shape"]`` is ``(32, 32, 3)``), scaled to [0, 1] and
+    standardized with the training split's global mean and std.
+
+    Security: the batches are Python pickles, and loading a pickle can execute
+    arbitrary code, so pass only the official CIFAR-10 files (from
+    https://www.cs.toronto.edu/~kriz/cifar.html, or a copy you trust). As a
+    safeguard the files are read with an unpickler that accepts only dicts,
+    lists, strings, numbers and NumPy arrays and refuses anything else with a
+    :class:`DataError`; it does not make untrusted files safe to use.
+    """
+    paths = [os.path.join(directory, n) for n in CIFAR_TRAIN + (CIFAR_TEST,)]
+    missing = [os.path.basename(p) for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise DataError(
+            f"{directory}: missing {', '.join(missing)}; a CIFAR-10 directory (the extracted cifar-10-batches-py) "
+            f"needs {', '.join(CIFAR_TRAIN)} and {CIFAR_TEST}."
+        )
+    batches = [_load_cifar_batch(p) for p in paths]
+    x_train = np.concatenate([x for x, _ in batches[:-1]])
+    y_train = np.concatenate([y for _, y in batches[:-1]])
+    x_test, y_test = batches[-1]
+    name = os.path.basename(os.path.normpath(directory)) or "cifar10"
+    _check_split(name, x_train, y_train, x_test, y_test)
+    h, w, c = CIFAR_IMAGE_SHAPE
+    x_train, x_test = (x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1).reshape(len(x), -1) for x in (x_train, x_test))
+    # Standardizing the raw uint8 values gives the same result as scaling them to
+    # [0, 1] first (one affine map), without another float64 copy of the images.
+    x_train, x_test = _standardize(x_train, x_test, per_feature=False)
+    notes = {"source": os.path.abspath(directory), "image_shape": CIFAR_IMAGE_SHAPE}
+    meta = os.path.join(directory, CIFAR_META)
+    if os.path.isfile(meta):
+        notes["classes"] = _cifar_class_names(meta)
+    return Dataset(name, spec or directory, x_train, y_train.astype(np.int32), x_test, y_test.astype(np.int32),
+                   "classification", CIFAR_CLASSES, notes)
+
+
+def _load_dir(directory: str, spec: str) -> Dataset:
+    """An IDX or a CIFAR-10 directory, told apart by the files in it."""
+    if any(os.path.isfile(os.path.join(directory, n)) for stem in IDX_FILES.values() for n in _idx_candidates(stem)):
+        return load_idx_dir(directory, spec)
+    if any(os.path.isfile(os.path.join(directory, n)) for n in CIFAR_TRAIN + (CIFAR_TEST, CIFAR_META)):
+        return load_cifar10_dir(directory, spec)
+    hint = ""
+    nested = os.path.join(directory, "cifar-10-batches-py")
+    if os.path.isdir(nested):
+        hint = f" (did you mean {nested}?)"
+    raise DataError(
+        f"{directory}: no dataset files found{hint}; a dataset directory holds MNIST-format IDX files ("
+        + ", ".join(f"{s}[.gz]" for s in IDX_FILES.values())
+        + f") or the CIFAR-10 Python batches ({', '.join(CIFAR_TRAIN)}, {CIFAR_TEST}: the extracted "
+        "cifar-10-batches-py folder)."
+    )
 
 
 # --------------------------------------------------------------------------- npz
@@ -357,15 +542,20 @@ def load_dataset(spec: str) -> Dataset:
         return make_teacher(spec)
     path = os.path.expanduser(spec)
     if os.path.isdir(path):
-        return load_idx_dir(path, spec)
+        return _load_dir(path, spec)
     if os.path.isfile(path):
         if path.endswith(".npz"):
             return load_npz(path, spec)
+        if path.endswith((".tar.gz", ".tgz")):
+            raise DataError(
+                f"{spec}: an archive; extract it and pass the folder it holds (for CIFAR-10, "
+                "cifar-10-batches-py)."
+            )
         raise DataError(
             f"{spec}: a dataset file must be an .npz (x_train, y_train, x_test, y_test); "
-            "for IDX files pass the directory that holds them."
+            "for IDX files or CIFAR-10 batches pass the directory that holds them."
         )
     raise DataError(
         f"unknown dataset {spec!r}: not a built-in ({', '.join(BUILTIN)}, teacher:key=value,...) "
-        "and no such file or directory (expected an IDX directory or an .npz file)."
+        "and no such file or directory (expected a directory of IDX files or CIFAR-10 batches, or an .npz file)."
     )

@@ -30,7 +30,9 @@ layer's gradient norm is ``output_grad_norm``).
 
 The file is rewritten with a temporary file and :func:`os.replace` after each
 finished configuration, so it is always complete and valid JSON, even if the
-process is killed.
+process is killed. Every file written here gets the mode a plain :func:`open`
+would give it, ``0o666`` less the process umask: ``0644`` (``rw-r--r--``) under
+the usual umask ``022``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections import defaultdict
 from typing import Any
 
@@ -89,10 +91,30 @@ def jsonify(x: Any) -> Any:
     return x
 
 
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _create_temp(directory: str, base: str) -> tuple[int, str]:
+    """A new, empty ``.<base>.<random>.tmp`` in ``directory``, created with mode
+    0o666 so that the umask applies as for :func:`open` (``tempfile.mkstemp``
+    would make it 0o600, private to the owner, and ``os.replace`` keeps that)."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name for {base} in {directory}")
+
+
 def atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    """Writes ``text`` to ``path`` via a temporary file and ``os.replace``.
+
+    The file ends up with mode ``0o666 & ~umask`` (``0644`` under umask ``022``),
+    as if written with :func:`open`, also when it replaces a file of another mode.
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -223,3 +223,60 @@ def test_presets_resolve_against_the_registry():
     assert "critical" not in schemes and any("not registered" in n for n in notes)
     he, _ = resolve_schemes(PRESETS["he2015"], registered)
     assert {"he_normal", "glorot_normal"} <= set(he)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_atomic_write_text_modes(tmp_path, umask_022):
+    """Written files get 0o666 less the umask, as with open(): 0644 under umask 022."""
+    from bench.results import atomic_write_text
+
+    path = tmp_path / "results.json"
+    path.write_text("old")
+    os.chmod(path, 0o600)
+    atomic_write_text(str(path), "{}\n")
+    assert path.read_text() == "{}\n" and (os.stat(path).st_mode & 0o777) == 0o644
+    os.umask(0o027)
+    atomic_write_text(str(path), "[]\n")
+    assert path.read_text() == "[]\n" and (os.stat(path).st_mode & 0o777) == 0o640
+    assert os.listdir(tmp_path) == ["results.json"]  # no temporary file left
+
+
+def test_cifar10_end_to_end_files_readable(tmp_path, capsys, umask_022):
+    """A tiny run on a fake CIFAR-10 folder; every file written is mode 0644."""
+    from tests.bench.test_data import write_cifar
+
+    folder = str(tmp_path / "cifar-10-batches-py")
+    write_cifar(folder, n_train=8, n_test=10)
+    out = str(tmp_path / "run")
+    rc = cli.main(["--dataset", folder, "--schemes", "he_normal", "--activation", "tanh", "--depth", "2",
+                   "--width", "8", "--steps", "4", "--eval-every", "2", "--batch-size", "8", "--seeds", "1",
+                   "--lr", "0.05", "--devices", "1", "--out", out])
+    assert rc == 0
+    info = _read(out)["config"]["dataset_info"]
+    assert info["name"] == "cifar-10-batches-py" and info["n_train"] == 40 and info["n_test"] == 10
+    assert info["n_features"] == 3072 and info["n_classes"] == 10 and info["image_shape"] == [32, 32, 3]
+    written = sorted(os.listdir(out))
+    assert {"results.json", "summary.md", *PNGS, "saturation.png"} <= set(written), written
+    assert {name: oct(os.stat(os.path.join(out, name)).st_mode & 0o777) for name in written} == {
+        name: "0o644" for name in written
+    }
+
+
+def test_missing_cifar_batch_exits_2(tmp_path, capsys):
+    from tests.bench.test_data import write_cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar(folder)
+    (folder / "test_batch").unlink()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--dataset", str(folder), "--out", str(tmp_path / "never")])
+    assert exc.value.code == 2 and "missing test_batch" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
