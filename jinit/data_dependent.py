@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _probe
-from jinit._core import Initializer, check_key, check_real
+from jinit._core import Initializer, check_int, check_key, check_real
 from jinit.layout import draw
 from jinit.structured import orthogonal
 from jinit.tree import path_hash
@@ -144,8 +144,7 @@ def _parse(model: Any, args: tuple, tol: Any, max_iter: Any) -> tuple[str, Any, 
 def _check_settings(tol: Any, max_iter: Any, target_var: Any, pre_init: Any) -> None:
     check_real("lsuv", "tol", tol, positive=True)
     check_real("lsuv", "target_var", target_var, positive=True)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (numbers.Integral, np.integer)) or max_iter < 1:
-        raise ValueError(f"lsuv: max_iter must be an int >= 1, got {max_iter!r}.")
+    check_int("lsuv", "max_iter", max_iter, 1)
     if pre_init is not None and not callable(pre_init):
         raise TypeError(
             f"lsuv: pre_init must be an initializer init(key, shape, dtype) or None (keep the kernels), "

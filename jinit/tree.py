@@ -81,7 +81,6 @@ import functools
 import hashlib
 import inspect
 import math
-import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass

@@ -20,7 +20,6 @@
 # %%
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
