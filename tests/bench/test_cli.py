@@ -128,7 +128,8 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     # 30 configurations, so that the first results are written long before the last: the SIGINT
     # always lands mid-run, even on a loaded machine.
-    schemes = "he_normal,glorot_normal,lecun_normal,zeros,normal,uniform_small,he_uniform,glorot_uniform,lecun_uniform,uniform_large"
+    schemes = ("he_normal,glorot_normal,lecun_normal,zeros,normal,uniform_small,"
+               "he_uniform,glorot_uniform,lecun_uniform,uniform_large")
     tiny = [a for a in TINY if a not in ("--devices", "1")]  # all 4 devices
     cmd = [sys.executable, "-m", "bench"] + tiny + ["--steps", "200", "--eval-every", "50", "--schemes", schemes,
                                                     "--activation", "relu,tanh,gelu", "--out", out]
