@@ -15,6 +15,12 @@ kernel. Layers can: this module asks them.
   each matched parameter's initializer inside Flax's own ``init``: same key, same
   per-layer shape (``nn.scan`` slices included), same boxes.
 
+Limit: under :func:`jinit.init <init>` the rule's initializer is called with the shape the
+module hands to ``self.param``'s init function. Among Flax's layers only ``DenseGeneral``
+reshapes inside that function (jinit knows it); a third-party module whose init function
+reshapes before calling its own initializer cannot be seen into: state its layout with a
+:class:`~jinit.layout.LeafSpec` in the rule.
+
 Known layers: linen ``Dense``, ``DenseGeneral`` (so ``MultiHeadDotProductAttention``),
 ``Conv``, ``Embed`` and every module that passes its initializer the shape it
 stores; nnx ``Linear``, ``LinearGeneral``, ``Conv``, ``ConvTranspose``, ``Einsum``,
