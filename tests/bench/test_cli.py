@@ -51,7 +51,7 @@ def _read(out):
 
 def test_end_to_end_tiny(tmp_path, capsys):
     out = str(tmp_path / "run")
-    rc = cli.main(TINY + ["--schemes", "he_normal,zeros", "--activation", "relu,tanh,gelu", "--out", out])
+    rc = cli.main(TINY + ["--schemes", "he_normal,zeros", "--activation", "relu,tanh", "--out", out])
     assert rc == 0
     results = _read(out)
     _check_schema(results, depth=3)
@@ -126,14 +126,14 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     130 and a valid results.json, whose numbers equal a single-device run."""
     out = str(tmp_path / "run")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    # 30 configurations, so that the first results are written long before the last: the SIGINT
-    # always lands mid-run, even on a loaded machine.
-    schemes = ("he_normal,glorot_normal,lecun_normal,zeros,normal,uniform_small,"
-               "he_uniform,glorot_uniform,lecun_uniform,uniform_large")
+    schemes = "he_normal,glorot_normal,lecun_normal,zeros,normal,uniform_small"
     tiny = [a for a in TINY if a not in ("--devices", "1")]  # all 4 devices
     cmd = [sys.executable, "-m", "bench"] + tiny + ["--steps", "200", "--eval-every", "50", "--schemes", schemes,
-                                                    "--activation", "relu,tanh,gelu", "--out", out]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                                    "--activation", "relu,tanh", "--out", out]
+    # A runner started in the background (`cmd &` in a script) ignores SIGINT, and its children
+    # inherit that: restore the default so that Python turns the signal into KeyboardInterrupt.
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     path = os.path.join(out, "results.json")
     deadline = time.time() + 240
     try:
@@ -151,7 +151,7 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     results = _read(out)
     assert results["env"]["devices_used"] == 4 and results["env"]["device_count"] == 4
     _check_schema(results, depth=3)
-    assert len({r["config_hash"] for r in results["runs"]}) < 30  # stopped early
+    assert len({r["config_hash"] for r in results["runs"]}) < 12  # stopped early
 
     from bench.data import load_dataset
     from bench.train import Trainer, TrainSettings
