@@ -306,6 +306,15 @@ def _first_match(rules: list[_Compiled], path: str, role: str | None) -> _Compil
     return None
 
 
+def _select(rules: list[_Compiled], hits: dict[int, set], path: str, role: str | None) -> _Compiled | None:
+    """The first rule matching ``path``; every matching rule (shadowed ones too) records the
+    path in ``hits``, so that only a rule that matches no leaf at all counts as unmatched."""
+    matching = [rule for rule in rules if rule.matches(path, role)]
+    for rule in matching:
+        hits.setdefault(rule.index, set()).add(path)
+    return matching[0] if matching else None
+
+
 def _role(layout: Any) -> str | None:
     return layout.role if isinstance(layout, Layout) else None
 
@@ -506,11 +515,7 @@ def reinit(key: Any, model: Any, rules: Any, *, layouts: Mapping[str, Any] | Non
             return leaf
         p = path_string(path)
         paths.append(p)
-        role = _role(read.get(p))
-        for rule in compiled:
-            if rule.matches(p, role):
-                hits.setdefault(rule.index, set()).add(p)
-        rule = _first_match(compiled, p, role)
+        rule = _select(compiled, hits, p, _role(read.get(p)))
         if rule is None or rule.rule.init is None:
             return leaf
         layout = _layout_for(rule, p, tuple(leaf.shape), read.get(p))
@@ -601,10 +606,7 @@ def _substitute(compiled: list[_Compiled], hits: dict, won: dict, mdl: Any, name
 
     path = param_path(mdl, name)
     role = linen_role(mdl, name)
-    for rule in compiled:
-        if rule.matches(path, role):
-            hits.setdefault(rule.index, set()).add(path)
-    rule = _first_match(compiled, path, role)
+    rule = _select(compiled, hits, path, role)
     if rule is None or rule.rule.init is None:
         return init_fn
 
