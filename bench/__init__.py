@@ -1,15 +1,36 @@
-"""jinit's training benchmark: how each initialization scheme trains a deep MLP.
+"""jinit's training benchmark: how each initialization scheme trains deep networks.
 
-Run ``python -m bench --help`` for the command line. The pieces, usable on their
-own (e.g. from a notebook):
+``python -m bench --help`` for the command line; from Python::
 
-* :mod:`bench.data`: the datasets (``digits``, ``teacher``, IDX, CIFAR-10 and ``.npz`` files);
-* :mod:`bench.model`: the Flax MLP whose hidden stack runs under ``nn.scan``;
-* :mod:`bench.train`: the compiled, seed-vmapped (and batch-sharded) trainer;
-* :mod:`bench.results`: ``results.json`` (atomic, resumable) and ``summary.md``;
-* :mod:`bench.plots`: the PNG figures;
-* :mod:`bench.presets`: named configurations reproducing published results.
+    import bench
+    results = bench.run(bench.BenchConfig.from_preset("quick"), "results/quick")
+    results.selection  # each scheme at its best learning rate, with CI95 over seeds
 
-This file imports nothing heavy on purpose, so that ``python -m bench.speed``
-(the initializer speed benchmark) does not pay for the training benchmark.
+The pieces:
+
+* :mod:`bench.config`: :class:`BenchConfig`, every setting and its default;
+* :mod:`bench.presets`: named configurations (most reproduce a published result);
+* :mod:`bench.archs`: the architectures (``mlp``, ``resmlp``, ``cnn``, ``transformer``, ...);
+* :mod:`bench.data`: the datasets (``digits``, ``teacher``, IDX, CIFAR-10, ``.npz``) and the validation split;
+* :mod:`bench.engine`: the compiled trainer (schemes x learning rates x seeds batched in one program);
+* :mod:`bench.runner`: :func:`run`, resumable and interruptible;
+* :mod:`bench.results`: ``results.json``; :mod:`bench.selection`: best-lr selection and statistics;
+  :mod:`bench.report`: ``summary.md``; :mod:`bench.plots`: the figures.
+
+Importing ``bench`` is cheap (``BenchConfig`` and ``run`` load JAX on first use), so
+``python -m bench.speed`` does not pay for the training benchmark.
 """
+
+__all__ = ["BenchConfig", "run", "Results"]
+
+
+def __getattr__(name):
+    if name == "BenchConfig":
+        from bench.config import BenchConfig
+
+        return BenchConfig
+    if name in ("run", "Results"):
+        from bench import runner as _runner
+
+        return getattr(_runner, name)
+    raise AttributeError(f"module 'bench' has no attribute {name!r}")

@@ -44,11 +44,11 @@ import gzip
 import math
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Dataset", "DataError", "load_dataset", "load_digits", "make_teacher", "load_idx", "load_idx_dir",
+__all__ = ["Dataset", "DataError", "load_dataset", "with_validation", "load_digits", "make_teacher", "load_idx", "load_idx_dir",
            "load_cifar10_dir", "load_npz"]
 
 BUILTIN = ("digits", "teacher")
@@ -85,6 +85,8 @@ class Dataset:
       notes: extra facts copied into :meth:`describe` (``source``; for image
         datasets that know it, ``image_shape``, the ``(height, width, channels)``
         layout of a flattened row).
+      x_val, y_val: the validation split carved from the training split by
+        :func:`with_validation` (None before).
     """
 
     name: str
@@ -96,6 +98,8 @@ class Dataset:
     task: str
     n_classes: int
     notes: dict = field(default_factory=dict)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -112,11 +116,43 @@ class Dataset:
             "task": self.task,
             "n_train": int(self.x_train.shape[0]),
             "n_test": int(self.x_test.shape[0]),
+            "n_val": 0 if self.x_val is None else int(self.x_val.shape[0]),
             "n_features": self.n_features,
             "n_classes": self.n_classes,
             "n_out": self.n_out,
             **self.notes,
         }
+
+
+def with_validation(data: Dataset, fraction: float) -> Dataset:
+    """``data`` with a fixed validation split carved from its training split.
+
+    The last ``round(fraction * n_train)`` examples of a permutation drawn with
+    ``numpy.random.default_rng(0)`` become ``x_val, y_val`` (for classification
+    the permutation is stratified: each class gives the same fraction, so the
+    split does not depend on the order of the file). The split is the same for
+    every scheme, learning rate and seed; learning rates are chosen on it and the
+    test split is only reported. Features were standardized with statistics of the
+    whole training split (validation part included), as before the carve.
+    """
+    if not 0 < fraction < 1:
+        raise DataError(f"validation fraction must be in (0, 1), got {fraction!r}.")
+    n = len(data.x_train)
+    rng = np.random.default_rng(0)
+    if data.task == "classification":
+        val = np.concatenate([
+            idx[: int(round(fraction * len(idx)))]
+            for idx in (rng.permutation(np.flatnonzero(data.y_train == c)) for c in range(data.n_classes))
+        ])
+    else:
+        val = rng.permutation(n)[: int(round(fraction * n))]
+    if len(val) < 1 or len(val) >= n:
+        raise DataError(f"{data.name}: a validation fraction of {fraction} leaves {n - len(val)} training and "
+                        f"{len(val)} validation examples; choose a fraction that leaves both non-empty.")
+    keep = np.setdiff1d(np.arange(n), val)
+    val = np.sort(val)
+    return replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep], x_val=data.x_train[val],
+                   y_val=data.y_train[val])
 
 
 # --------------------------------------------------------------------------- helpers

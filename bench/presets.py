@@ -14,31 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Preset", "PRESETS", "PresetError", "DEFAULTS", "resolve_schemes"]
+from bench.config import BenchConfig, ConfigError
+
+__all__ = ["Preset", "PRESETS", "PresetError", "preset_config", "resolve_schemes"]
 
 
-class PresetError(ValueError):
+class PresetError(ConfigError):
     """The preset cannot run with the schemes registered in this jinit."""
-
-
-# Settings of a plain ``python -m bench`` (the "default" preset). The default
-# selection is deep enough for vanishing/exploding signals to decide training
-# (20 hidden layers), small enough (width 64, 300 steps, 3 seeds, every scheme,
-# ReLU and tanh) to finish in under 3 minutes on a 2-core CPU.
-DEFAULTS = {
-    "schemes": None,
-    "activations": ("relu", "tanh"),
-    "depths": (20,),
-    "width": 64,
-    "optimizer": "momentum",
-    "lr": 0.01,
-    "steps": 300,
-    "batch_size": 128,
-    "seeds": 3,
-    "dataset": "digits",
-    "eval_every": 25,
-    "target_loss": 0.5,
-}
 
 
 @dataclass(frozen=True)
@@ -50,7 +32,7 @@ class Preset:
       summary: one line for ``--help``.
       source: the publication it reproduces (or "none").
       description: what it runs and what to expect.
-      values: settings overriding :data:`DEFAULTS` (same keys).
+      values: :class:`bench.config.BenchConfig` fields it overrides.
       required: schemes that must be registered.
       optional: schemes added when registered.
     """
@@ -63,8 +45,21 @@ class Preset:
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
 
-    def settings(self) -> dict:
-        return {**DEFAULTS, **self.values}
+    def config(self, registered: Iterable[str] | None = None) -> BenchConfig:
+        """The preset as a :class:`BenchConfig` (schemes resolved against ``registered``,
+        default: jinit's registry)."""
+        import jinit
+
+        schemes, _ = resolve_schemes(self, jinit.SCHEMES if registered is None else registered)
+        return BenchConfig(**{**self.values, "schemes": None if "schemes" not in self.values and not self.required
+                              else tuple(schemes), "preset": self.name})
+
+
+def preset_config(name: str) -> BenchConfig:
+    """The :class:`BenchConfig` of preset ``name``; ConfigError listing the presets otherwise."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; valid presets are {', '.join(PRESETS)}.")
+    return PRESETS[name].config()
 
 
 PRESETS: dict[str, Preset] = {}
@@ -90,8 +85,9 @@ _add(
         "smoke test: 4 schemes, depth-3 width-16 ReLU MLP, 40 steps, 2 seeds (seconds)",
         "none (CI smoke test)",
         "A few seconds end to end; checks the installation and the output files, not a scientific result.",
-        {"schemes": ("he_normal", "glorot_normal", "normal", "zeros"), "activations": ("relu",), "depths": (3,),
-         "width": 16, "steps": 40, "batch_size": 64, "seeds": 2, "eval_every": 10, "lr": 0.05},
+        {"schemes": ("he_normal", "glorot_normal", "normal", "fixup"), "archs": ("mlp", "resmlp"),
+         "activations": ("relu",), "depths": (3,), "width": 16, "steps": 40, "batch_size": 64, "seeds": 2,
+         "eval_every": 10, "lrs": (0.02, 0.05)},
     )
 )
 _add(
@@ -106,8 +102,8 @@ _add(
         "0.9 at lr 0.002, 500 steps (the paper used a convnet on ImageNet). Expected: he_* reach the target "
         "loss, glorot_* stay at chance (loss ~ ln 10 = 2.30).",
         {"schemes": ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform"), "activations": ("relu",),
-         "depths": (30,), "width": 64, "optimizer": "momentum", "lr": 0.002, "steps": 500, "seeds": 3,
-         "eval_every": 25},
+         "archs": ("mlp",), "depths": (30,), "width": 64, "optimizer": "momentum", "lrs": (0.001, 0.002, 0.005),
+         "steps": 500, "seeds": 3, "eval_every": 25},
     )
 )
 _add(
@@ -129,8 +125,8 @@ _add(
         "hidden layer, the fraction of saturated units (|tanh| > 0.99, sigmoid < 0.01 or > 0.99) at init "
         "and after training (saturation.png).",
         {"schemes": ("normal", "glorot_standard", "glorot_uniform", "glorot_normal"),
-         "activations": ("tanh", "sigmoid"), "depths": (5,), "width": 128, "optimizer": "sgd", "lr": 0.5,
-         "steps": 600, "batch_size": 32, "seeds": 3, "eval_every": 50},
+         "archs": ("mlp",), "activations": ("tanh", "sigmoid"), "depths": (5,), "width": 128, "optimizer": "sgd",
+         "lrs": (0.5,), "steps": 600, "batch_size": 32, "seeds": 3, "eval_every": 50},
     )
 )
 _add(
@@ -150,8 +146,8 @@ _add(
         "trains at depth 10; from depth 50-100 on only `critical` does (observed on digits: train loss "
         "~0.3 at depth 200 after 100 steps, the others at chance).",
         {"schemes": ("glorot_normal", "gain_normal", "uniform_small"), "activations": ("tanh",),
-         "depths": (10, 50, 100, 200), "width": 64, "optimizer": "momentum", "lr": 0.005, "steps": 300,
-         "seeds": 2, "eval_every": 25},
+         "archs": ("mlp",), "depths": (10, 50, 100, 200), "width": 64, "optimizer": "momentum", "lrs": (0.005,),
+         "steps": 300, "seeds": 2, "eval_every": 25},
         optional=("critical", "orthogonal"),
     )
 )
@@ -168,47 +164,31 @@ _add(
         "critical reaches train loss 0.14 and 95% test accuracy; glorot_normal 2.02, orthogonal (tanh gain "
         "1.59, chaotic) and he_normal stay at chance (2.30). At lr 0.005 critical's loss spikes back up.",
         {"schemes": ("critical", "glorot_normal", "he_normal"), "activations": ("tanh",), "depths": (200,),
-         "width": 64, "optimizer": "momentum", "lr": 0.002, "steps": 300, "seeds": 2, "eval_every": 25},
+         "archs": ("mlp",), "width": 64, "optimizer": "momentum", "lrs": (0.002,), "steps": 300, "seeds": 2,
+         "eval_every": 25},
         required=("critical",),
         optional=("orthogonal",),
     )
 )
 
 
-def resolve_schemes(
-    preset: Preset,
-    registered: Iterable[str],
-    model_level: Iterable[str] = (),
-    lsuv_ok: bool = True,
-) -> tuple[list[str], list[str]]:
+def resolve_schemes(preset: Preset, registered: Iterable[str]) -> tuple[list[str], list[str]]:
     """The schemes ``preset`` runs given the registry, and notes on what was left out.
 
     Raises PresetError if a required scheme is missing.
     """
     registered = list(registered)
-    model_level = set(model_level)
     missing = [s for s in preset.required if s not in registered]
     if missing:
         raise PresetError(
             f"preset {preset.name!r} needs the scheme(s) {', '.join(missing)}, which this jinit does not register "
             f"(registered: {', '.join(registered)})."
         )
-    notes = []
-    names = preset.settings()["schemes"]
+    names = preset.values.get("schemes")
     if names is None:
-        chosen = list(registered)
-    else:
-        chosen = [s for s in preset.required if s not in names] + list(names)
-        chosen += [s for s in preset.optional if s in registered and s not in chosen]
-        absent = [s for s in list(names) + list(preset.optional) if s not in registered]
-        if absent:
-            notes.append(f"preset {preset.name!r}: scheme(s) {', '.join(absent)} not registered, left out.")
-        chosen = [s for s in chosen if s in registered or s in preset.required]
-    if not lsuv_ok:
-        dropped = [s for s in chosen if s in model_level]
-        if dropped:
-            notes.append(
-                f"skipping model-level scheme(s) {', '.join(dropped)}: jinit.data_dependent.lsuv is not available."
-            )
-            chosen = [s for s in chosen if s not in model_level]
-    return chosen, notes
+        return registered, []
+    chosen = [s for s in preset.required if s not in names] + list(names)
+    chosen += [s for s in preset.optional if s in registered and s not in chosen]
+    absent = [s for s in list(names) + list(preset.optional) if s not in registered]
+    notes = [f"preset {preset.name!r}: scheme(s) {', '.join(absent)} not registered, left out."] if absent else []
+    return [s for s in chosen if s in registered], notes

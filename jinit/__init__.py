@@ -75,6 +75,8 @@ from jinit.porting import (
 from jinit.registry import (
     SCHEMES as SCHEMES,
     Scheme as Scheme,
+    SchemeNotApplicable as SchemeNotApplicable,
+    Structure as Structure,
     get_scheme as get_scheme,
     register_scheme as register_scheme,
     scheme_names as scheme_names,
@@ -162,7 +164,7 @@ __all__ = [
     "critical_normal", "critical_orthogonal", "critical_bias", "critical_sigma_w",
     "generators", "get_default_rng", "set_default_rng",
     # named schemes
-    "Scheme", "SCHEMES", "register_scheme", "get_scheme", "scheme_names", "ACTIVATIONS", "get_activation",
+    "Scheme", "Structure", "SchemeNotApplicable", "SCHEMES", "register_scheme", "get_scheme", "scheme_names", "ACTIVATIONS", "get_activation",
     # whole models
     "init", "reinit", "Rule", "LeafSpec", "Layout", "tree_paths", "match_rules", "linen_layouts", "model_layouts",
     "RESIDUAL_OUTPUTS", "gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules",

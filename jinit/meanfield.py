@@ -187,7 +187,9 @@ class _Phi:
         size = _CHUNK if n > _CHUNK else max(1024, 1 << max(n - 1, 1).bit_length())
         flat = np.concatenate([flat, np.zeros((-n) % size)])
         out = []
-        with jax.enable_x64(True):
+        # Constants of a factory (q*, a critical sigma_w) are computed when it is built,
+        # which may happen while a caller traces a jitted function: evaluate eagerly.
+        with jax.enable_x64(True), jax.ensure_compile_time_eval():
             try:
                 g = _compile(self.fn, derivative)
                 for i in range(0, flat.size, size):

@@ -19,16 +19,22 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from jinit import basic, meanfield, structured, variance
+from jinit import basic, gain, meanfield, structured, tree, variance
 from jinit._core import Initializer, check_choice
 from jinit.activations import ACTIVATIONS, get_activation
 
 __all__ = [
     "Scheme",
+    "Structure",
+    "SchemeNotApplicable",
+    "FEATURES",
     "register_scheme",
     "get_scheme",
     "scheme_names",
@@ -43,9 +49,96 @@ def _zeros(activation: str) -> Initializer:
     return basic.zeros()
 
 
+FEATURES = ("residual", "gates", "norm", "conv", "attention")
+"""Features a :class:`Structure` may declare (and a :class:`Scheme` may require or exclude)."""
+
+
+class SchemeNotApplicable(ValueError):
+    """The scheme does not apply to this network (the message says why)."""
+
+
+def _patterns(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The parts of a network that a whole-model scheme needs, named by rule patterns
+    (glob, ``re:`` or ``role:`` patterns as in :class:`jinit.Rule`).
+
+    Per-tensor schemes only need the activation and the readout; whole-model schemes
+    (Fixup, ReZero, GPT-2, ZerO, delta-orthogonal, ...) need the residual branches,
+    gates or conv kernels, and declare the :data:`FEATURES` they require.
+
+    Attributes:
+      activation: the hidden layers' activation (a name of ``jinit.ACTIVATIONS``).
+      features: what the network has: ``"residual"`` (blocks ``x + g f(x)``),
+        ``"gates"`` (a learnable scalar ``g`` per block), ``"norm"`` (normalization
+        layers), ``"conv"``, ``"attention"``.
+      readout: path of the output layer (its ``kernel`` and ``bias`` follow), e.g. ``"output"``
+        (matched with or without a leading ``params/``).
+      blocks: number of residual blocks :math:`L`.
+      branch_layers: one pattern per weight layer of a residual branch, in forward
+        order, each matching that layer in every block (``L`` layer slices).
+      residual_outputs: patterns of the projections that write into the residual
+        stream (default: the last branch layer); ``residual_per_block`` of them per block.
+      gates: pattern(s) of the residual gates.
+      conv_kernels: pattern(s) of the convolution kernels.
+
+    Example:
+      >>> import jinit
+      >>> s = jinit.Structure("relu", {"residual", "gates"}, readout="output", blocks=8,
+      ...                     branch_layers=("*fc1/kernel", "*fc2/kernel"), gates="*gate")
+      >>> [r.what for r in jinit.get_scheme("fixup").rules(s)][:3]
+      ['last layer of each branch', 'classifier', 'classifier']
+    """
+
+    activation: str = "relu"
+    features: frozenset = frozenset()
+    readout: str | None = None
+    blocks: int = 0
+    branch_layers: tuple = ()
+    residual_outputs: tuple = ()
+    residual_per_block: int = 1
+    gates: tuple = ()
+    conv_kernels: tuple = ()
+
+    def __post_init__(self):
+        get_activation(self.activation)
+        set_ = object.__setattr__
+        set_(self, "features", frozenset(self.features))
+        for name in ("branch_layers", "residual_outputs", "gates", "conv_kernels"):
+            set_(self, name, _patterns(getattr(self, name)))
+        unknown = sorted(self.features - set(FEATURES))
+        if unknown:
+            raise ValueError(f"Structure: unknown feature(s) {unknown}; valid features are {', '.join(FEATURES)}.")
+        needs = {"residual": ("blocks", "branch_layers"), "gates": ("gates",), "conv": ("conv_kernels",)}
+        for feature, attrs in needs.items():
+            missing = [a for a in attrs if feature in self.features and not getattr(self, a)]
+            if missing:
+                raise ValueError(f"Structure: feature {feature!r} needs {' and '.join(missing)} (got none).")
+        if "residual" in self.features and not self.residual_outputs:
+            set_(self, "residual_outputs", self.branch_layers[-1:])
+
+    def readout_patterns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(kernel patterns, bias patterns)`` of the readout (empty without one)."""
+        if self.readout is None:
+            return (), ()
+        # The path with or without the "params/" collection prefix of a variables dict.
+        path = "re:^(params/)?" + re.escape(self.readout)
+        return (path + "/kernel$",), (path + "/bias$",)
+
+
 @dataclass(frozen=True)
 class Scheme:
     """A named initialization scheme.
+
+    A per-tensor scheme gives every kernel ``kernel(activation)`` (the readout
+    ``kernel("linear")`` when the scheme accepts it) and every bias
+    ``bias(activation)``; :meth:`rules` turns that into rules for :func:`jinit.init` /
+    :func:`jinit.reinit`. A whole-model scheme (``model_rules``) builds its rules
+    from the network's :class:`Structure` instead; a data-dependent one adds a
+    ``post_init`` step run on a batch after initialization (LSUV).
 
     Attributes:
       name: registry key.
@@ -53,12 +146,15 @@ class Scheme:
       formula: the definition, in plain text.
       description: when to use it, or what goes wrong with it.
       reference: the paper or source.
-      family: ``"basic"``, ``"variance"``, ``"structured"``, ``"data_dependent"``
-        or ``"meanfield"``.
+      family: ``"basic"``, ``"variance"``, ``"structured"``, ``"data_dependent"``,
+        ``"meanfield"`` or ``"model"``.
       bias: ``activation name -> Initializer`` for biases (zeros by default).
       writeup: whether the common write-ups name this scheme.
-      model_level: whether the scheme also needs a whole-model step after the
-        per-tensor init (e.g. LSUV).
+      model_rules: ``Structure -> list of rules`` for whole-model schemes (None: per-tensor).
+      post_init: ``(key, module, variables, batch) -> (variables, report)``, run after
+        initialization (flax.linen), or None.
+      requires: :data:`FEATURES` the network must have.
+      excludes: :data:`FEATURES` the network must not have.
     """
 
     name: str
@@ -69,7 +165,15 @@ class Scheme:
     family: str
     bias: Callable[[str], Initializer] = field(default=_zeros)
     writeup: bool = False
-    model_level: bool = False
+    model_rules: Callable[[Structure], list] | None = None
+    post_init: Callable[..., tuple[Any, Any]] | None = None
+    requires: frozenset = frozenset()
+    excludes: frozenset = frozenset()
+
+    @property
+    def model_level(self) -> bool:
+        """Whether the scheme needs the whole model (rules from its structure, or a data step)."""
+        return self.model_rules is not None or self.post_init is not None
 
     def kernel_init(self, activation: str = "relu") -> Initializer:
         get_activation(activation)
@@ -78,6 +182,55 @@ class Scheme:
     def bias_init(self, activation: str = "relu") -> Initializer:
         get_activation(activation)
         return self.bias(activation)
+
+    def unavailable(self, structure: Structure) -> str | None:
+        """Why the scheme does not apply to ``structure`` (None when it does)."""
+        missing = sorted(self.requires - structure.features)
+        if missing:
+            return f"scheme {self.name!r} needs a network with {' and '.join(missing)} (this one has none)."
+        present = sorted(self.excludes & structure.features)
+        if present:
+            return f"scheme {self.name!r} is for networks without {' and '.join(present)}."
+        return None
+
+    def rules(self, structure: Structure) -> list:
+        """Rules initializing a whole network of this ``structure`` with this scheme.
+
+        Raises:
+          SchemeNotApplicable: the scheme does not apply to the structure, or its
+            initializers reject the activation.
+        """
+        reason = self.unavailable(structure)
+        if reason:
+            raise SchemeNotApplicable(reason)
+        try:
+            if self.model_rules is not None:
+                return list(self.model_rules(structure))
+            return _per_tensor_rules(self, structure)
+        except (ValueError, TypeError, NotImplementedError) as err:
+            raise SchemeNotApplicable(f"scheme {self.name!r}: {type(err).__name__}: {err}") from err
+
+
+def _readout_inits(scheme: Scheme, activation: str) -> tuple[Initializer, Initializer]:
+    """The readout is linear: ``kernel("linear")`` if the scheme takes it, else the activation's."""
+    try:
+        return scheme.kernel_init("linear"), scheme.bias_init("linear")
+    except (ValueError, TypeError, NotImplementedError):
+        return scheme.kernel_init(activation), scheme.bias_init(activation)
+
+
+Rule = tree.Rule
+_KERNELS = ("role:kernel", "role:attention_out")
+
+
+def _per_tensor_rules(scheme: Scheme, s: Structure) -> list:
+    kernel, bias = scheme.kernel_init(s.activation), scheme.bias_init(s.activation)
+    rules = []
+    out_kernel, out_bias = s.readout_patterns()
+    if out_kernel:
+        k, b = _readout_inits(scheme, s.activation)
+        rules += [Rule(out_kernel[0], k, what="readout kernel"), Rule(out_bias[0], b, required=False, what="readout bias")]
+    return rules + [Rule(_KERNELS, kernel, what="kernels"), Rule("role:bias", bias, required=False, what="biases")]
 
 
 _SCHEMES: dict[str, Scheme] = {}
@@ -118,6 +271,129 @@ def markdown_table(names: tuple[str, ...] | None = None) -> str:
 def _fixed(factory: Callable[[], Initializer]) -> Callable[[str], Initializer]:
     """A kernel that does not depend on the activation: ``factory()`` for every one."""
     return lambda activation: factory()
+
+
+def _lsuv_step(key: Any, module: Any, variables: Any, batch: Any) -> tuple[Any, Any]:
+    """LSUV on the initialized linen model; the scheme's orthogonal kernels are the pre-init."""
+    data_dependent = importlib.import_module("jinit.data_dependent")  # loads flax: only when the step runs
+    return data_dependent.lsuv(key, module, variables, batch, pre_init=None)
+
+
+def _biases() -> Rule:
+    return Rule("role:bias", basic.zeros(), required=False, what="biases")
+
+
+def _readout(s: Structure, init: Initializer) -> list:
+    kernel, bias = s.readout_patterns()
+    if not kernel:
+        return []
+    return [Rule(kernel[0], init, what="readout kernel"), Rule(bias[0], basic.zeros(), required=False, what="readout bias")]
+
+
+def _fixup(s: Structure) -> list:
+    kernel, bias = s.readout_patterns()
+    rules = tree.fixup_rules(s.blocks, s.branch_layers, kernel + bias or None, others=_KERNELS,
+                             scale=gain.gain_for(get_activation(s.activation)) ** 2, multipliers=s.gates or None)
+    return rules + [_biases()]
+
+
+def _gated(kernel: Callable[[str], Initializer], gate: Callable[[Structure], float]) -> Callable[[Structure], list]:
+    """Rules of a gated residual scheme: ``kernel(activation)`` everywhere, the readout
+    ``kernel("linear")``, biases 0 and every gate ``gate(structure)``."""
+
+    def rules(s: Structure) -> list:
+        value = gate(s)
+        gates = Rule(s.gates, basic.zeros() if value == 0 else basic.constant(value), expect=s.blocks,
+                     what="residual gates")
+        return [gates] + _readout(s, kernel("linear")) + [Rule(_KERNELS, kernel(s.activation), what="kernels"),
+                                                          _biases()]
+
+    return rules
+
+
+def _gpt2(s: Structure) -> list:
+    return tree.gpt2_rules(s.blocks, 0.02, s.residual_outputs, residual_per_block=s.residual_per_block)
+
+
+def _zero(s: Structure) -> list:
+    return [Rule(s.residual_outputs, basic.zeros(), expect=s.blocks * s.residual_per_block,
+                 what="residual output projections"),
+            Rule(_KERNELS, structured.zero_hadamard(), what="kernels"), _biases()]
+
+
+def _conv(conv: Callable[[str], Initializer], dense: Callable[[str], Initializer]) -> Callable[[Structure], list]:
+    def rules(s: Structure) -> list:
+        return ([Rule(s.conv_kernels, conv(s.activation), what="conv kernels")] + _readout(s, dense("linear"))
+                + [Rule(_KERNELS, dense(s.activation), required=False, what="dense kernels"), _biases()])
+
+    return rules
+
+
+def _delta(activation: str) -> Initializer:
+    return structured.delta_orthogonal(gain.gain_for(get_activation(activation)))
+
+
+_MODEL_SCHEMES = (
+    Scheme(
+        "fixup", _fixed(variance.he_normal),
+        "last layer of each residual branch and the readout = 0; other branch layers N(0, g^2/fan_in) "
+        "L^(-1/(m-1)); other kernels N(0, g^2/fan_in), g = gain of phi; gates 1",
+        "Every block starts as the identity and the branches' scale shrinks with depth: deep residual nets train "
+        "without normalization.",
+        "Zhang, Dauphin & Ma 2019, Sec. 3 (jinit.fixup_rules)", "model",
+        model_rules=_fixup, requires=frozenset({"residual"}), excludes=frozenset({"norm"}),
+    ),
+    Scheme(
+        "rezero", _fixed(variance.glorot_uniform),
+        "residual gates alpha = 0 (x + alpha f(x)); kernels Glorot uniform; biases 0",
+        "Every block starts as the identity; the gates learn how much of each branch to let in. ReZero's "
+        "transformers keep Xavier-initialized weights.",
+        "Bachlechner et al. 2021 (jinit.rezero_rules)", "model",
+        model_rules=_gated(lambda a: variance.glorot_uniform(), lambda s: 0.0), requires=frozenset({"gates"}),
+    ),
+    Scheme(
+        "skipinit", variance.gain_normal,
+        "residual gates alpha = 0 (x + alpha f(x)); kernels N(0, g^2/fan_in) (He for ReLU), readout N(0, 1/fan_in); "
+        "biases 0",
+        "The same zero gate as ReZero with the He-initialized branches of De & Smith's normalization-free ResNets.",
+        "De & Smith 2020, Sec. 4 (jinit.rezero_rules)", "model",
+        model_rules=_gated(variance.gain_normal, lambda s: 0.0), requires=frozenset({"gates"}),
+    ),
+    Scheme(
+        "gpt2", _fixed(basic.normal),
+        "N(0, 0.02^2) everywhere; residual output projections N(0, (0.02/sqrt(2 n_layer))^2) "
+        "(here n_layer = blocks x residual projections per block / 2); biases 0",
+        "GPT-2's fixed-scale recipe: the residual stream's variance stays O(1) after all additions.",
+        "Radford et al. 2019, Sec. 2.3 (jinit.gpt2_rules)", "model",
+        model_rules=_gpt2, requires=frozenset({"residual"}),
+    ),
+    Scheme(
+        "zero", _fixed(structured.zero_hadamard),
+        "ZerO for residual nets: residual output projections = 0, every other kernel identity / Hadamard "
+        "(jinit.zero_hadamard); biases 0",
+        "Deterministic and zero-heavy: every block starts as the identity and the stem and readout as "
+        "(partial) identities or Hadamard transforms.",
+        "Zhao et al. 2022, Algorithms 1-2", "model",
+        model_rules=_zero, requires=frozenset({"residual"}), excludes=frozenset({"conv"}),
+    ),
+    Scheme(
+        "delta_orthogonal", _delta,
+        "conv kernels: zero except the spatial centre = g H, H orthogonal, g = gain of phi; dense kernels "
+        "g Q (readout Q); biases 0",
+        "Each conv is an isometry of the channel vector at every position: deep vanilla CNNs keep their "
+        "signal (dynamical isometry for tanh at criticality).",
+        "Xiao et al. 2018, Algorithm 1", "model",
+        model_rules=_conv(_delta, structured.gain_orthogonal), requires=frozenset({"conv"}),
+    ),
+    Scheme(
+        "dirac", _fixed(structured.dirac),
+        "conv kernels: the identity (Dirac delta) map of min(in, out) channels, 0 elsewhere; dense kernels "
+        "N(0, g^2/fan_in) (readout N(0, 1/fan_in)); biases 0",
+        "Every conv starts as the identity on the channels it keeps; channels beyond the input's start at 0.",
+        "torch.nn.init.dirac_; Zagoruyko & Komodakis 2017 (DiracNets)", "model",
+        model_rules=_conv(lambda a: structured.dirac(), variance.gain_normal), requires=frozenset({"conv"}),
+    ),
+)
 
 
 # The built-in schemes, in the order the docs and the benchmark list them. Each
@@ -234,10 +510,10 @@ _BUILTIN = (
         "Data-dependent unit pre-activation variance for any activation; model-level: run "
         "jinit.data_dependent.lsuv after init. Relies on one batch's statistics; dead or constant layers "
         "cannot be rescaled (ValueError).",
-        "Mishkin & Matas 2016, Algorithm 1", "data_dependent", model_level=True,
+        "Mishkin & Matas 2016, Algorithm 1", "data_dependent", post_init=_lsuv_step,
     ),
 )
 
-for _scheme in _BUILTIN:
+for _scheme in _BUILTIN + _MODEL_SCHEMES:
     register_scheme(_scheme)
 del _scheme

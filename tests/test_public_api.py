@@ -11,6 +11,7 @@ import jinit
 PUBLIC = sorted(
     """
     ACTIVATIONS Audit AuditRow Initializer LSUVLayer Layout LeafSpec RESIDUAL_OUTPUTS Rule SCHEMES Scheme
+    SchemeNotApplicable Structure
     SignalReport audit calculate_gain compute_fans constant critical_bias critical_normal critical_orthogonal
     critical_sigma_w delta_orthogonal dirac fixup_rules flax_rules gain_for gain_normal gain_orthogonal
     generators get_activation get_default_rng get_scheme glorot_normal glorot_standard glorot_uniform

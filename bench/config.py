@@ -1,0 +1,152 @@
+"""The benchmark's settings: one frozen dataclass, every default defined once.
+
+:class:`BenchConfig` holds everything a run needs; presets
+(:mod:`bench.presets`) are named overrides of it and the command line is a
+thin layer over both. Invalid values raise :class:`ConfigError` when the
+config is built, naming the field, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BenchConfig", "ConfigError", "OPTIMIZERS", "DEFAULT_LRS"]
+
+OPTIMIZERS = {
+    "sgd": "plain SGD",
+    "momentum": "SGD with momentum 0.9 (heavy ball, optax.sgd(lr, momentum=0.9))",
+    "adam": "Adam (optax.adam: b1=0.9, b2=0.999, eps=1e-8)",
+}
+# The learning-rate grid per optimizer when a preset does not set one: three
+# points a factor ~3 apart around the usual value.
+DEFAULT_LRS = {"sgd": (0.01, 0.03, 0.1), "momentum": (0.003, 0.01, 0.03), "adam": (0.0003, 0.001, 0.003)}
+
+
+class ConfigError(ValueError):
+    """A setting is invalid (the message names it, its value and what is valid)."""
+
+
+def _names(where: str, value: Any, valid, allow_none: bool = False) -> tuple[str, ...] | None:
+    if value is None and allow_none:
+        return None
+    items = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [v for v in items if v not in valid]
+    if unknown or not items:
+        raise ConfigError(f"{where}: unknown value(s) {', '.join(map(repr, unknown)) or '(none given)'}; valid "
+                          f"values are {', '.join(valid)}.")
+    return tuple(dict.fromkeys(items))
+
+
+def _positive_ints(where: str, value: Any) -> tuple[int, ...]:
+    items = (value,) if isinstance(value, int) else tuple(value)
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in items):
+        raise ConfigError(f"{where}: expected integers >= 1, got {value!r}.")
+    return tuple(dict.fromkeys(items))
+
+
+def _int(where: str, value: Any, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{where}: expected an integer >= {low}, got {value!r}.")
+    return value
+
+
+def _lrs(value: Any) -> tuple[float, ...]:
+    items = (value,) if isinstance(value, (int, float)) else tuple(value)
+    ok = items and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf for v in items)
+    if not ok:
+        raise ConfigError(f"lrs: expected positive finite learning rates, got {value!r}.")
+    return tuple(sorted(dict.fromkeys(float(v) for v in items)))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Every setting of a benchmark run.
+
+    Attributes:
+      schemes: scheme names of ``jinit.SCHEMES`` (None: every registered scheme).
+      archs: architectures of :data:`bench.archs.ARCHS`.
+      activations: hidden activations (``jinit.ACTIVATIONS``).
+      depths: depths to run (hidden layers, residual blocks, conv layers or
+        transformer blocks: see each architecture).
+      width: units / channels / model dimension.
+      optimizer: ``sgd``, ``momentum`` or ``adam``.
+      lrs: the learning-rate grid; every (scheme, lr, seed) is trained.
+      steps, batch_size: optimizer steps; minibatch size (uniform with replacement).
+      seeds: seeds ``0 .. seeds-1`` per (scheme, lr).
+      dataset: ``digits``, ``teacher[:...]`` or a path (see :func:`bench.data.load_dataset`).
+      val_fraction: fraction of the training split held out to choose learning rates.
+      eval_every: full-split evaluations every this many steps (the only host syncs).
+      target_loss: ``steps_to_target`` threshold on the train loss (None: not reported).
+      last_k: evaluations averaged into ``last_k_val_loss``.
+      batch_models: models trained together in one compiled program (None: all of a
+        structure on accelerators, a measured default on CPU).
+      devices: use the first N devices (None: all).
+      preset: the preset this config came from (recorded, not used).
+    """
+
+    schemes: tuple[str, ...] | None = None
+    archs: tuple[str, ...] = ("mlp", "resmlp")
+    activations: tuple[str, ...] = ("relu", "tanh")
+    depths: tuple[int, ...] = (20,)
+    width: int = 48
+    optimizer: str = "momentum"
+    lrs: tuple[float, ...] = DEFAULT_LRS["momentum"]
+    steps: int = 200
+    batch_size: int = 128
+    seeds: int = 2
+    dataset: str = "digits"
+    val_fraction: float = 0.2
+    eval_every: int = 25
+    target_loss: float | None = 0.5
+    last_k: int = 3
+    batch_models: int | None = None
+    devices: int | None = None
+    preset: str = "default"
+
+    def __post_init__(self):
+        import jinit
+        from bench.archs import ARCHS
+
+        set_ = object.__setattr__
+        set_(self, "schemes", _names("schemes", self.schemes, tuple(jinit.SCHEMES), allow_none=True))
+        set_(self, "archs", _names("archs", self.archs, tuple(ARCHS)))
+        set_(self, "activations", _names("activations", self.activations, tuple(jinit.ACTIVATIONS)))
+        set_(self, "depths", _positive_ints("depths", self.depths))
+        set_(self, "optimizer", _names("optimizer", self.optimizer, tuple(OPTIMIZERS))[0])
+        set_(self, "lrs", _lrs(self.lrs))
+        for name in ("width", "steps", "batch_size", "seeds", "eval_every", "last_k"):
+            _int(name, getattr(self, name))
+        if self.batch_models is not None:
+            _int("batch_models", self.batch_models)
+        if self.devices is not None:
+            _int("devices", self.devices)
+        if not (isinstance(self.val_fraction, float) and 0 < self.val_fraction < 1):
+            raise ConfigError(f"val_fraction: expected a float in (0, 1), got {self.val_fraction!r}.")
+        if self.target_loss is not None and not math.isfinite(self.target_loss):
+            raise ConfigError(f"target_loss: expected a finite number or None, got {self.target_loss!r}.")
+        set_(self, "eval_every", min(self.eval_every, self.steps))
+
+    def replace(self, **changes: Any) -> BenchConfig:
+        """A copy with ``changes`` (validated again)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid settings are "
+                              f"{', '.join(f.name for f in dataclasses.fields(self))}.")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **overrides: Any) -> BenchConfig:
+        """The preset ``name`` (see :mod:`bench.presets`) with ``overrides``."""
+        from bench.presets import preset_config
+
+        return preset_config(name).replace(**overrides)
+
+    def eval_steps(self) -> list[int]:
+        """Steps at which the model is evaluated: 0, eval_every, ..., steps."""
+        return sorted(set(range(0, self.steps, self.eval_every)) | {self.steps})
+
+    def asdict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,413 @@
+"""The training engine: every run of one network structure in one compiled program.
+
+A *structure* is (architecture, activation, depth, width): everything that fixes
+the compiled code. Its *models* are (scheme, learning rate, seed) triples. For a
+structure the engine
+
+1. initializes every (scheme, seed) with ``jinit.init`` and the scheme's rules for
+   the architecture's :class:`jinit.Structure` (all schemes in one compiled program,
+   vmapped over seeds; a scheme that does not apply is reported, not trained), then
+   runs data-dependent post-init steps (LSUV) per seed;
+2. trains the models in chunks of ``batch_models``: parameters, optimizer state,
+   learning rate and data key carry a leading model axis, and ``eval_every``
+   optimizer steps run inside ``lax.fori_loop``, vmapped over models. The learning
+   rate is a per-model value: updates are those of the optimizer at lr 1, times
+   the model's lr (optax's SGD, momentum and Adam are linear in the lr, so this is
+   the same arithmetic). Step ``t`` of seed ``s`` draws its minibatch with
+   ``fold_in(data_key_s, t)``: every scheme and lr sees the same data order, so
+   runs with the same seed are paired;
+3. evaluates loss and accuracy on the whole train, validation and test splits at
+   step 0 and every ``eval_every`` steps (the only host syncs), and per-layer
+   statistics at init and after training;
+4. marks a model ``diverged`` at the first step whose minibatch loss (or an
+   evaluation loss) is not finite.
+
+Devices: with several devices the model axis is sharded over a 1-D mesh
+``("models",)`` (a chunk is padded to a multiple of the device count); a chunk
+with fewer models than devices shards the minibatch instead (mesh ``("data",)``).
+Results equal single-device ones up to float rounding in the reductions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import jinit
+from bench.archs import NetSpec, get_arch
+from bench.config import BenchConfig
+from bench.data import Dataset
+
+__all__ = ["Job", "Initialized", "Engine", "make_optimizer", "loss_and_metrics", "init_keys"]
+
+STATS_BATCH = 512
+EVAL_CHUNK = 2048
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model to train."""
+
+    scheme: str
+    lr: float
+    seed: int
+
+
+@dataclass
+class Initialized:
+    """The initial parameters of every (scheme, seed) of one structure."""
+
+    spec: NetSpec
+    seeds: list[int]
+    params: dict[str, Any] = field(default_factory=dict)  # scheme -> params, leading seed axis
+    skipped: dict[str, str] = field(default_factory=dict)  # scheme -> reason
+    reports: dict[str, list] = field(default_factory=dict)  # scheme -> per-seed post-init digest
+    seconds: float = 0.0
+
+
+def make_optimizer(name: str, lr: float = 1.0) -> optax.GradientTransformation:
+    """The optimizer ``name`` of :data:`bench.config.OPTIMIZERS` at learning rate ``lr``."""
+    if name == "sgd":
+        return optax.sgd(lr)
+    if name == "momentum":
+        return optax.sgd(lr, momentum=0.9)
+    if name == "adam":
+        return optax.adam(lr)
+    raise ValueError(f"unknown optimizer {name!r}; valid optimizers are sgd, momentum, adam.")
+
+
+def loss_and_metrics(outputs: jax.Array, y: jax.Array, task: str) -> tuple[jax.Array, jax.Array]:
+    """Per-example (loss, correct): softmax cross-entropy and argmax hit for
+    classification; mean squared error and NaN for regression."""
+    if task == "classification":
+        loss = optax.softmax_cross_entropy_with_integer_labels(outputs.astype(jnp.float32), y)
+        return loss, (jnp.argmax(outputs, axis=-1) == y).astype(jnp.float32)
+    loss = jnp.mean(jnp.square(outputs.astype(jnp.float32) - y), axis=-1)
+    return loss, jnp.full(loss.shape, jnp.nan, jnp.float32)
+
+
+def init_keys(seeds: Sequence[int]) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(init, data, post-init) keys per seed: ``split(key(seed), 3)``. The same for
+    every scheme, learning rate and architecture."""
+    split = jax.vmap(lambda k: jax.random.split(k, 3))(jnp.stack([jax.random.key(int(s)) for s in seeds]))
+    return split[:, 0], split[:, 1], split[:, 2]
+
+
+def _compile(lowered, opt_level: int) -> Any:
+    """Compiles; on CPU at XLA backend optimization level ``opt_level`` (level 1
+    compiles these matmul-bound programs ~25% faster and they run as fast; level 0
+    for run-once init programs), falling back to the defaults."""
+    if jax.default_backend() == "cpu":
+        try:
+            return lowered.compile({"xla_backend_optimization_level": opt_level})
+        except Exception:  # an XLA without this option
+            pass
+    return lowered.compile()
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _stack(trees: list) -> Any:
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def _take(tree: Any, idx) -> Any:
+    return jax.tree.map(lambda a: a[idx], tree)
+
+
+class Engine:
+    """Initializes and trains the models of one dataset under one :class:`BenchConfig`.
+
+    Compiled programs are cached per (structure, number of models): chunks of the
+    same size reuse them. ``timing`` accumulates compile, init and run seconds.
+    """
+
+    def __init__(self, dataset: Dataset, config: BenchConfig):
+        if dataset.x_val is None:
+            raise ValueError("Engine: the dataset has no validation split; use bench.data.with_validation.")
+        self.dataset, self.config = dataset, config
+        devices = jax.devices()
+        self.n_devices = len(devices) if config.devices is None else config.devices
+        if not 1 <= self.n_devices <= len(devices):
+            raise ValueError(f"devices={config.devices}: this host has {len(devices)} device(s).")
+        self.devices = devices[: self.n_devices]
+        self.timing = {"init_s": 0.0, "compile_s": 0.0, "train_s": 0.0}
+        self._programs: dict[tuple, Any] = {}
+        d = dataset
+        self.x_train, self.y_train = jnp.asarray(d.x_train), jnp.asarray(d.y_train)
+        self.splits = tuple(self._chunks(x, y) for x, y in ((d.x_train, d.y_train), (d.x_val, d.y_val),
+                                                            (d.x_test, d.y_test)))
+        k = min(STATS_BATCH, len(d.x_train))
+        self.stats_batch = (jnp.asarray(d.x_train[:k]), jnp.asarray(d.y_train[:k]))
+
+    def spec(self, arch: str, activation: str, depth: int) -> NetSpec:
+        d = self.dataset
+        return NetSpec(arch, depth, self.config.width, activation, d.n_features, d.n_out, d.task)
+
+    def _chunks(self, x: np.ndarray, y: np.ndarray):
+        """Pads a split to whole chunks of a multiple of the device count, with a mask."""
+        n = len(x)
+        chunk = -(-min(EVAL_CHUNK, n) // self.n_devices) * self.n_devices
+        n_chunks = -(-n // chunk)
+        pad = n_chunks * chunk - n
+        xp = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+        yp = np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])
+        mask = np.concatenate([np.ones(n, bool), np.zeros(pad, bool)])
+        return tuple(jnp.asarray(a.reshape((n_chunks, chunk) + a.shape[1:])) for a in (xp, yp, mask))
+
+    # ------------------------------------------------------------------ initialization
+
+    def initialize(self, spec: NetSpec, schemes: Sequence[str], seeds: Sequence[int]) -> Initialized:
+        """Initial parameters of every applicable scheme and seed (see the module docstring)."""
+        t0 = time.perf_counter()
+        out = Initialized(spec, list(seeds))
+        arch = get_arch(spec.arch)
+        reason = arch.check(spec)
+        if reason:
+            out.skipped = dict.fromkeys(schemes, reason)
+            return out
+        module, structure = arch.module(spec), arch.structure(spec)
+        keys, _, post_keys = init_keys(seeds)
+        x0 = jnp.zeros((1, spec.n_in), jnp.float32)
+        fns = {}
+        for name in schemes:
+            try:
+                rules = jinit.get_scheme(name).rules(structure)
+                fn = jax.vmap(lambda k, rules=rules: jinit.init(module, rules, k, x0)["params"])
+                jax.eval_shape(fn, keys)  # traces: a scheme whose initializers reject a shape fails here
+            except Exception as err:
+                out.skipped[name] = _reason(err)
+                continue
+            fns[name] = fn
+        if fns:
+            program = _compile(jax.jit(lambda k: {n: f(k) for n, f in fns.items()}).lower(keys), 0)
+            out.params = program(keys)
+        for name in list(out.params):
+            self._post_init(out, name, module, post_keys)
+        jax.block_until_ready(out.params)
+        out.seconds = time.perf_counter() - t0
+        self.timing["init_s"] += out.seconds
+        return out
+
+    def _post_init(self, out: Initialized, name: str, module, keys) -> None:
+        step = jinit.get_scheme(name).post_init
+        if step is None:
+            return
+        batch = self.stats_batch[0]
+        params, reports = [], []
+        for i in range(len(out.seeds)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    variables, report = step(keys[i], module, {"params": _take(out.params[name], i)}, batch)
+                except Exception as err:
+                    out.skipped[name] = f"post-init step failed: {_reason(err)}"
+                    del out.params[name]
+                    return
+            params.append(variables["params"])
+            reports.append(_report_digest(report, [str(w.message) for w in caught]))
+        out.params[name], out.reports[name] = _stack(params), reports
+
+    # ------------------------------------------------------------------ programs
+
+    def _mesh(self, n_models: int) -> tuple[Mesh | None, str | None]:
+        if self.n_devices == 1:
+            return None, None
+        axis = "models" if n_models >= self.n_devices else "data"
+        return Mesh(np.array(self.devices), (axis,)), axis
+
+    def _program(self, kind: str, spec: NetSpec, n_models: int, build: Callable, *args) -> Any:
+        key = (kind, spec, n_models, self.config.optimizer, self.config.batch_size)
+        if key not in self._programs:
+            t0 = time.perf_counter()
+            self._programs[key] = _compile(build(spec, n_models).lower(*args), 1)
+            self.timing["compile_s"] += time.perf_counter() - t0
+        return self._programs[key]
+
+    def _constrain(self, mesh, axis):
+        def constrain(x):
+            if axis != "data":
+                return x
+            return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P("data")))
+
+        return constrain
+
+    def _train_fn(self, spec: NetSpec, n_models: int):
+        module, tx = get_arch(spec.arch).module(spec), make_optimizer(self.config.optimizer)
+        batch, n = self.config.batch_size, len(self.dataset.x_train)
+        constrain = self._constrain(*self._mesh(n_models))
+
+        def one_model(state, lr, start, stop, x, y):
+            def mean_loss(params, xb, yb):
+                return jnp.mean(loss_and_metrics(module.apply({"params": params}, xb), yb, spec.task)[0])
+
+            def step(i, st):
+                idx = jax.random.randint(jax.random.fold_in(st["key"], i), (batch,), 0, n)
+                loss, grads = jax.value_and_grad(mean_loss)(st["params"], constrain(x[idx]), constrain(y[idx]))
+                updates, opt = tx.update(grads, st["opt"], st["params"])
+                params = optax.apply_updates(st["params"], jax.tree.map(lambda u: lr * u, updates))
+                bad = jnp.where((st["bad"] < 0) & ~jnp.isfinite(loss), i, st["bad"])
+                return {"params": params, "opt": opt, "key": st["key"], "bad": bad}
+
+            return jax.lax.fori_loop(start, stop, step, state)
+
+        return jax.jit(jax.vmap(one_model, in_axes=(0, 0, None, None, None, None)), donate_argnums=0)
+
+    def _eval_fn(self, spec: NetSpec, n_models: int):
+        module = get_arch(spec.arch).module(spec)
+        constrain = self._constrain(*self._mesh(n_models))
+
+        def split_metrics(params, xs, ys, ms):
+            def body(acc, chunk):
+                xc, yc, mc = (constrain(a) for a in chunk)
+                loss, correct = loss_and_metrics(module.apply({"params": params}, xc), yc, spec.task)
+                return (acc[0] + jnp.sum(jnp.where(mc, loss, 0.0)), acc[1] + jnp.sum(jnp.where(mc, correct, 0.0))), None
+
+            (sl, sc), _ = jax.lax.scan(body, (jnp.float32(0), jnp.float32(0)), (xs, ys, ms))
+            return sl / jnp.sum(ms), sc / jnp.sum(ms)
+
+        def one_model(params, splits):
+            return jnp.stack([m for split in splits for m in split_metrics(params, *split)])
+
+        return jax.jit(jax.vmap(one_model, in_axes=(0, None)))
+
+    def _stats_fn(self, spec: NetSpec, n_models: int):
+        arch = get_arch(spec.arch)
+        module = arch.module(spec, collect=True)
+
+        def one_model(params, x, y):
+            def loss_fn(p):
+                out, stats = module.apply({"params": p}, x)
+                return jnp.mean(loss_and_metrics(out, y, spec.task)[0]), stats
+
+            (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            return {"activation_std": stats[:, 0], "activation_mean": stats[:, 1], "saturation": stats[:, 2],
+                    "grad_norm": arch.grad_norms(spec, grads), "output_grad_norm": arch.readout_grad_norm(grads),
+                    "loss": loss}
+
+        return jax.jit(jax.vmap(one_model, in_axes=(0, None, None)))
+
+    # ------------------------------------------------------------------ training
+
+    def _place(self, tree: Any, n_models: int) -> Any:
+        mesh, axis = self._mesh(n_models)
+        if axis != "models":
+            return tree
+        return jax.device_put(tree, NamedSharding(mesh, P("models")))
+
+    def train(self, init: Initialized, jobs: Sequence[Job], progress: Callable[[int], None] | None = None) -> list[dict]:
+        """Trains ``jobs`` (schemes of ``init``) in one chunk; one record per job."""
+        jobs = list(jobs)
+        n_models = -(-len(jobs) // self.n_devices) * self.n_devices if len(jobs) >= self.n_devices else len(jobs)
+        padded = jobs + [jobs[-1]] * (n_models - len(jobs))
+        t0, c0 = time.perf_counter(), self.timing["compile_s"]
+        seed_index = {s: i for i, s in enumerate(init.seeds)}
+        _, data_keys, _ = init_keys(init.seeds)
+        params = _stack([_take(init.params[j.scheme], seed_index[j.seed]) for j in padded])
+        lr = jnp.asarray([j.lr for j in padded], jnp.float32)
+        keys = jnp.stack([data_keys[seed_index[j.seed]] for j in padded])
+        tx = make_optimizer(self.config.optimizer)
+        state = {"params": params, "opt": jax.vmap(tx.init)(params), "key": keys,
+                 "bad": jnp.full((n_models,), -1, jnp.int32)}
+        state, lr = self._place(state, n_models), self._place(lr, n_models)
+        curves, stats, state = self._loop(init.spec, n_models, state, lr, progress)
+        seconds = time.perf_counter() - t0
+        self.timing["train_s"] += seconds - (self.timing["compile_s"] - c0)
+        per_model = (seconds + init.seconds * len(jobs) / max(1, len(init.params) * len(init.seeds))) / len(jobs)
+        bad = np.asarray(state["bad"])
+        return [self._record(init, job, i, curves, stats, int(bad[i]), per_model) for i, job in enumerate(jobs)]
+
+    def _loop(self, spec: NetSpec, n_models: int, state, lr, progress):
+        cfg = self.config
+        xb, yb = self.stats_batch
+        stats_fn = self._program("stats", spec, n_models, self._stats_fn, state["params"], xb, yb)
+        evaluate = self._program("eval", spec, n_models, self._eval_fn, state["params"], self.splits)
+        a0, b0 = jnp.int32(0), jnp.int32(min(cfg.eval_every, cfg.steps))
+        train = self._program("train", spec, n_models, self._train_fn, state, lr, a0, b0, self.x_train, self.y_train)
+        init_stats = jax.device_get(stats_fn(state["params"], xb, yb))
+        points = cfg.eval_steps()
+        curves = [(0, np.asarray(evaluate(state["params"], self.splits)))]
+        for a, b in zip(points[:-1], points[1:]):
+            state = train(state, lr, jnp.int32(a), jnp.int32(b), self.x_train, self.y_train)
+            curves.append((b, np.asarray(evaluate(state["params"], self.splits))))  # host sync
+            if progress is not None:
+                progress(b - a)
+            losses = np.stack([m[:, 0] for _, m in curves])
+            if ((np.asarray(state["bad"]) >= 0) | ~np.all(np.isfinite(losses), axis=0)).all():
+                if progress is not None:
+                    progress(cfg.steps - b)
+                break
+        final_stats = jax.device_get(stats_fn(state["params"], xb, yb))
+        return curves, (init_stats, final_stats), state
+
+    def _record(self, init: Initialized, job: Job, i: int, curves, stats, bad: int, seconds: float) -> dict:
+        cfg, spec = self.config, init.spec
+        col = {name: k for k, name in enumerate(METRICS)}
+        series = {name: [(step, float(m[i, k])) for step, m in curves] for name, k in col.items()}
+        nonfinite = [s for s, v in series["train_loss"] + series["val_loss"] if not math.isfinite(v)]
+        bad_steps = ([bad] if bad >= 0 else []) + nonfinite
+        div = min(bad_steps) if bad_steps else None
+        alive = [(s, v) for s, v in series["val_loss"] if div is None or s < div]
+        last = {name: None if div is not None else _finite(series[name][-1][1]) for name in METRICS}
+        reached = [s for s, v in series["train_loss"] if cfg.target_loss is not None and math.isfinite(v)
+                   and v <= cfg.target_loss and (div is None or s < div)]
+        record = {
+            "arch": spec.arch, "scheme": job.scheme, "activation": spec.activation, "depth": spec.depth,
+            "width": spec.width, "lr": job.lr, "seed": job.seed, "optimizer": cfg.optimizer, "steps": cfg.steps,
+            "batch_size": cfg.batch_size, "dataset": self.dataset.name,
+            "final_train_loss": last["train_loss"], "final_train_accuracy": last["train_accuracy"],
+            "final_val_loss": last["val_loss"], "final_val_accuracy": last["val_accuracy"],
+            "test_loss": last["test_loss"], "test_accuracy": last["test_accuracy"],
+            "best_val_loss": min((v for _, v in alive), default=None),
+            "last_k_val_loss": None if div is not None else float(np.mean([v for _, v in alive[-cfg.last_k:]])),
+            "steps_to_target": reached[0] if reached else None, "diverged": div is not None, "diverged_step": div,
+            "loss_curve": [[s, _finite(v)] for s, v in series["train_loss"]],
+            "val_loss_curve": [[s, _finite(v)] for s, v in series["val_loss"]],
+            "test_accuracy_curve": [[s, _finite(v)] for s, v in series["test_accuracy"]],
+            "init_stats": _stats_record(stats[0], i), "final_stats": _stats_record(stats[1], i),
+            "time_s": round(seconds, 4),
+        }
+        if job.scheme in init.reports:
+            record["post_init"] = init.reports[job.scheme][init.seeds.index(job.seed)]
+        return record
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _stats_record(stats: dict, i: int) -> dict:
+    def vec(name):
+        return [_finite(v) for v in np.asarray(stats[name][i]).ravel()]
+
+    sat = vec("saturation")
+    return {"activation_std": vec("activation_std"), "activation_mean": vec("activation_mean"),
+            "saturation": sat if any(v is not None for v in sat) else None, "grad_norm": vec("grad_norm"),
+            "output_grad_norm": _finite(stats["output_grad_norm"][i]), "loss": _finite(stats["loss"][i])}
+
+
+def _report_digest(report: Any, messages: list[str]) -> dict:
+    """A JSON-able digest of a post-init report (LSUV's per-layer list)."""
+    layers = list(report) if isinstance(report, (list, tuple)) else []
+    return {
+        "layers": len(layers),
+        "converged_layers": int(sum(bool(getattr(r, "converged", False)) for r in layers)),
+        "var_after": [_finite(getattr(r, "var_after", float("nan"))) for r in layers],
+        "warnings": messages,
+    }

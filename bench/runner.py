@@ -1,0 +1,253 @@
+"""``bench.run(config, out_dir) -> Results``: a whole benchmark run.
+
+For every structure (architecture x activation x depth) of a
+:class:`~bench.config.BenchConfig` it initializes all (scheme, seed) pairs,
+trains every (scheme, learning rate, seed) in chunks of ``batch_models`` models
+(:mod:`bench.engine`), and saves ``results.json`` after every chunk, so a run
+that is interrupted (Ctrl-C, SIGTERM, a kill) keeps everything it finished and
+the same call with the same ``out_dir`` resumes it. The next structure is
+initialized in a background thread while the current one trains. At the end the
+best learning rate of each scheme is selected on the validation split
+(:mod:`bench.selection`), and ``summary.md`` and the plots are written.
+
+Example:
+  >>> import bench
+  >>> config = bench.BenchConfig.from_preset("quick", schemes=("he_normal",), archs=("mlp",), steps=10)
+  >>> results = bench.run(config, out_dir=None, plots=False)  # doctest: +SKIP
+  >>> results.selection[0]["best_lr"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bench.config import BenchConfig
+
+__all__ = ["run", "Results", "Event", "plan", "chunks", "default_batch_models", "render"]
+
+# Models per compiled program on CPU when batch_models is not set: measured on a
+# 2-core CPU with the default config (1, 6, 27, 108 models per program: 27 the
+# fastest; larger programs fall out of cache). Accelerators train a structure at once.
+CPU_BATCH_MODELS = 27
+
+
+@dataclass
+class Event:
+    """A progress event: ``kind`` is ``"start"``, ``"structure"``, ``"progress"``,
+    ``"chunk"`` or ``"skipped"``; ``done``/``total`` count optimizer steps of all models."""
+
+    kind: str
+    message: str
+    done: int = 0
+    total: int = 0
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Results:
+    """What :func:`run` produced (``data`` is the content of ``results.json``)."""
+
+    out_dir: str
+    data: dict
+    files: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def runs(self) -> list[dict]:
+        return self.data["runs"]
+
+    @property
+    def selection(self) -> list[dict]:
+        return self.data.get("selection", [])
+
+    @property
+    def skipped(self) -> list[dict]:
+        return self.data["skipped"]
+
+    @property
+    def timing(self) -> dict:
+        return self.data.get("timing", {})
+
+
+def default_batch_models(config: BenchConfig) -> int | None:
+    """``config.batch_models``, else :data:`CPU_BATCH_MODELS` on CPU and all models elsewhere (None)."""
+    import jax
+
+    if config.batch_models is not None:
+        return config.batch_models
+    return CPU_BATCH_MODELS if jax.default_backend() == "cpu" else None
+
+
+def chunks(jobs: list, size: int | None) -> list[list]:
+    """``jobs`` in equal-sized consecutive chunks of at most ``size`` (None: one chunk), so
+    that every chunk of a structure reuses one compiled program (the last is padded)."""
+    if not jobs:
+        return []
+    n = 1 if size is None else -(-len(jobs) // size)
+    per = -(-len(jobs) // n)
+    return [jobs[i : i + per] for i in range(0, len(jobs), per)]
+
+
+def plan(config: BenchConfig, done: set[str], settings: str) -> list[tuple[tuple, list]]:
+    """``[((arch, activation, depth), jobs to train), ...]``; runs in ``done`` are left out."""
+    import jinit
+    from bench.engine import Job
+    from bench.results import run_hash
+
+    schemes = config.schemes or tuple(jinit.SCHEMES)
+    out = []
+    for depth in config.depths:
+        for arch in config.archs:
+            for act in config.activations:
+                jobs = [Job(s, lr, seed) for s in schemes for lr in config.lrs for seed in range(config.seeds)
+                        if run_hash(settings, arch, s, act, depth, lr, seed) not in done]
+                out.append(((arch, act, depth), jobs))
+    return out
+
+
+def _record_config(config: BenchConfig, dataset) -> dict:
+    import jax
+
+    import jinit
+    from bench.presets import PRESETS
+    from bench.results import settings_hash
+
+    cfg = config.asdict()
+    cfg.update(dataset_info=dataset.describe(), model="jinit-bench-archs/1",
+               preset_source=PRESETS[config.preset].source if config.preset in PRESETS else None,
+               momentum=0.9 if config.optimizer == "momentum" else None,
+               data_order="minibatches uniform with replacement, key fold_in(split(key(seed), 3)[1], step)",
+               versions={"jinit": jinit.__version__, "jax": jax.__version__})
+    cfg["settings_hash"] = settings_hash(cfg)
+    return cfg
+
+
+def render(out_dir: str, data: dict, plots: bool = True) -> list[str]:
+    """Writes summary.md (and the plots) of ``data`` into ``out_dir``; returns the paths."""
+    from bench.report import summary_markdown
+    from bench.results import SUMMARY, atomic_write_text
+
+    path = os.path.join(out_dir, SUMMARY)
+    atomic_write_text(path, summary_markdown(data))
+    written = [path]
+    if plots and data.get("runs"):
+        from bench.plots import plot_all
+
+        written += plot_all(data, out_dir)
+    return written
+
+
+def _open_store(config: BenchConfig, out_dir: str):
+    from bench.data import load_dataset, with_validation
+    from bench.engine import Engine
+    from bench.env import environment
+    from bench.results import ResultStore
+
+    dataset = with_validation(load_dataset(config.dataset), config.val_fraction)
+    cfg = _record_config(config, dataset)
+    existing = ResultStore.read(out_dir)
+    if existing is not None:
+        ResultStore.check_resumable(existing, cfg)
+    engine = Engine(dataset, config)
+    store = ResultStore(out_dir, cfg, environment(devices_used=engine.n_devices))
+    if existing is not None:
+        store.adopt(existing)
+    return engine, store
+
+
+def run(config: BenchConfig, out_dir: str | None = None, *, events: Callable[[Event], None] | None = None,
+        plots: bool = True) -> Results:
+    """Runs the benchmark of ``config`` into ``out_dir`` (default ``results/<timestamp>``);
+    resumes the runs already in ``out_dir/results.json`` (same settings, else
+    :class:`bench.results.ResultsError`). A KeyboardInterrupt (or SIGTERM turned into
+    one by the CLI) stops it cleanly: the files stay valid, ``interrupted`` is True."""
+    emit = events or (lambda e: None)
+    out_dir = out_dir or os.path.join("results", _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    engine, store = _open_store(config, out_dir)
+    todo = [(s, j) for s, j in plan(config, store.done(), store.data["config"]["settings_hash"]) if j]
+    total = sum(len(j) for _, j in todo) * config.steps
+    emit(Event("start", f"{total // config.steps} model(s) to train in {len(todo)} structure(s) -> {out_dir}",
+               0, total, {"resumed": len(store.data["runs"]), "devices": engine.n_devices}))
+    t0 = time.perf_counter()
+    store.save()  # the directory and a valid results.json exist from here on
+    interrupted = False
+    try:
+        _train_all(engine, store, config, todo, emit, total)
+    except KeyboardInterrupt:
+        interrupted = True
+    return _finish(engine, store, out_dir, t0, interrupted, plots)
+
+
+def _train_all(engine, store, config: BenchConfig, todo: list, emit, total: int) -> None:
+    size = default_batch_models(config)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-init")
+
+    def prepare(item):
+        (arch, act, depth), jobs = item
+        return engine.initialize(engine.spec(arch, act, depth), list(dict.fromkeys(j.scheme for j in jobs)),
+                                 range(config.seeds))
+
+    done = 0
+    try:
+        pending = pool.submit(prepare, todo[0]) if todo else None
+        for i, item in enumerate(todo):
+            init = pending.result()
+            pending = pool.submit(prepare, todo[i + 1]) if i + 1 < len(todo) else None
+            done = _train_structure(engine, store, item, init, size, emit, done, total)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _train_structure(engine, store, item, init, size, emit, done: int, total: int) -> int:
+    from bench.results import run_hash
+
+    (arch, act, depth), jobs = item
+    steps, settings = engine.config.steps, store.data["config"]["settings_hash"]
+    for scheme, reason in init.skipped.items():
+        store.skip({"arch": arch, "scheme": scheme, "activation": act, "depth": depth,
+                    "width": init.spec.width, "reason": reason})
+        emit(Event("skipped", f"skipped {scheme} ({arch}, {act}, depth {depth}): {reason}"))
+    runnable = [j for j in jobs if j.scheme in init.params]
+    done += (len(jobs) - len(runnable)) * steps
+    emit(Event("structure", f"{arch}, {act}, depth {depth}: {len(runnable)} model(s)", done, total))
+    for chunk in chunks(runnable, size):
+        start = done
+
+        def progress(k: int, chunk=chunk) -> None:
+            nonlocal start
+            start += k * len(chunk)
+            emit(Event("progress", "", start, total))
+
+        records = engine.train(init, chunk, progress=progress)
+        for r in records:
+            r["run_hash"] = run_hash(settings, arch, r["scheme"], act, depth, r["lr"], r["seed"])
+        store.add(records)
+        store.data["timing"] = dict(engine.timing)
+        store.save()
+        done += len(chunk) * steps
+        emit(Event("chunk", _chunk_line(arch, act, depth, records), done, total, {"records": records}))
+    store.save()
+    return done
+
+
+def _chunk_line(arch: str, act: str, depth: int, records: list[dict]) -> str:
+    schemes = list(dict.fromkeys(r["scheme"] for r in records))
+    shown = ", ".join(schemes[:4]) + (f" +{len(schemes) - 4}" if len(schemes) > 4 else "")
+    div = sum(r["diverged"] for r in records)
+    return (f"{arch}, {act}, depth {depth}: trained {len(records)} model(s) ({shown})"
+            + (f", {div} diverged" if div else ""))
+
+
+def _finish(engine, store, out_dir: str, t0: float, interrupted: bool, plots: bool) -> Results:
+    from bench.selection import select
+
+    store.data["timing"] = {**engine.timing, "wall_s": time.perf_counter() - t0}
+    store.data["selection"] = select(store.data)
+    store.save()
+    files = [store.path] + render(out_dir, store.data, plots=plots and not interrupted)
+    return Results(out_dir, store.data, files, interrupted)
