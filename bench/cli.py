@@ -178,7 +178,12 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser):
             changes["lrs"] = DEFAULT_LRS.get(args.optimizer, config.lrs)
         return config.replace(**changes), notes
     except ConfigError as err:
-        parser.error(str(err))
+        parser.error(f"{_FLAG_OF.get(err.field, '--' + err.field)}: {err.message}")
+
+
+_FLAG_OF = {"archs": "--arch", "activations": "--activation", "depths": "--depth", "lrs": "--lr",
+            **{key: "--" + flag.replace("_", "-") for flag, key in _FLAGS.items()}, "schemes": "--schemes",
+            "preset": "--preset"}
 
 
 # --------------------------------------------------------------------------- output

@@ -26,30 +26,34 @@ DEFAULT_LRS = {"sgd": (0.01, 0.03, 0.1), "momentum": (0.003, 0.01, 0.03), "adam"
 
 
 class ConfigError(ValueError):
-    """A setting is invalid (the message names it, its value and what is valid)."""
+    """A setting is invalid; ``field`` names it, the message its value and what is valid."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
 
 
-def _names(where: str, value: Any, valid, allow_none: bool = False) -> tuple[str, ...] | None:
+def _names(where: str, what: str, value: Any, valid, allow_none: bool = False) -> tuple[str, ...] | None:
     if value is None and allow_none:
         return None
     items = (value,) if isinstance(value, str) else tuple(value)
     unknown = [v for v in items if v not in valid]
     if unknown or not items:
-        raise ConfigError(f"{where}: unknown value(s) {', '.join(map(repr, unknown)) or '(none given)'}; valid "
-                          f"values are {', '.join(valid)}.")
+        raise ConfigError(where, f"unknown {what}(s) {', '.join(map(repr, unknown)) or '(none given)'}; valid "
+                                 f"{what}s are {', '.join(valid)}.")
     return tuple(dict.fromkeys(items))
 
 
 def _positive_ints(where: str, value: Any) -> tuple[int, ...]:
     items = (value,) if isinstance(value, int) else tuple(value)
     if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in items):
-        raise ConfigError(f"{where}: expected integers >= 1, got {value!r}.")
+        raise ConfigError(where, f"expected integers >= 1, got {value!r}.")
     return tuple(dict.fromkeys(items))
 
 
 def _int(where: str, value: Any, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{where}: expected an integer >= {low}, got {value!r}.")
+        raise ConfigError(where, f"expected an integer >= {low}, got {value!r}.")
     return value
 
 
@@ -57,7 +61,7 @@ def _lrs(value: Any) -> tuple[float, ...]:
     items = (value,) if isinstance(value, (int, float)) else tuple(value)
     ok = items and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf for v in items)
     if not ok:
-        raise ConfigError(f"lrs: expected positive finite learning rates, got {value!r}.")
+        raise ConfigError("lrs", f"expected positive finite learning rates, got {value!r}.")
     return tuple(sorted(dict.fromkeys(float(v) for v in items)))
 
 
@@ -111,11 +115,11 @@ class BenchConfig:
         from bench.archs import ARCHS
 
         set_ = object.__setattr__
-        set_(self, "schemes", _names("schemes", self.schemes, tuple(jinit.SCHEMES), allow_none=True))
-        set_(self, "archs", _names("archs", self.archs, tuple(ARCHS)))
-        set_(self, "activations", _names("activations", self.activations, tuple(jinit.ACTIVATIONS)))
+        set_(self, "schemes", _names("schemes", "scheme", self.schemes, tuple(jinit.SCHEMES), allow_none=True))
+        set_(self, "archs", _names("archs", "architecture", self.archs, tuple(ARCHS)))
+        set_(self, "activations", _names("activations", "activation", self.activations, tuple(jinit.ACTIVATIONS)))
         set_(self, "depths", _positive_ints("depths", self.depths))
-        set_(self, "optimizer", _names("optimizer", self.optimizer, tuple(OPTIMIZERS))[0])
+        set_(self, "optimizer", _names("optimizer", "optimizer", self.optimizer, tuple(OPTIMIZERS))[0])
         set_(self, "lrs", _lrs(self.lrs))
         for name in ("width", "steps", "batch_size", "seeds", "eval_every", "last_k"):
             _int(name, getattr(self, name))
@@ -124,17 +128,17 @@ class BenchConfig:
         if self.devices is not None:
             _int("devices", self.devices)
         if not (isinstance(self.val_fraction, float) and 0 < self.val_fraction < 1):
-            raise ConfigError(f"val_fraction: expected a float in (0, 1), got {self.val_fraction!r}.")
+            raise ConfigError("val_fraction", f"expected a float in (0, 1), got {self.val_fraction!r}.")
         if self.target_loss is not None and not math.isfinite(self.target_loss):
-            raise ConfigError(f"target_loss: expected a finite number or None, got {self.target_loss!r}.")
+            raise ConfigError("target_loss", f"expected a finite number or None, got {self.target_loss!r}.")
         set_(self, "eval_every", min(self.eval_every, self.steps))
 
     def replace(self, **changes: Any) -> BenchConfig:
         """A copy with ``changes`` (validated again)."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid settings are "
-                              f"{', '.join(f.name for f in dataclasses.fields(self))}.")
+            raise ConfigError("replace", f"unknown setting(s) {', '.join(unknown)}; valid settings are "
+                                         f"{', '.join(f.name for f in dataclasses.fields(self))}.")
         return dataclasses.replace(self, **changes)
 
     @classmethod

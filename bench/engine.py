@@ -306,9 +306,11 @@ class Engine:
 
     def _place(self, tree: Any, n_models: int) -> Any:
         mesh, axis = self._mesh(n_models)
-        if axis != "models":
+        if mesh is None:
             return tree
-        return jax.device_put(tree, NamedSharding(mesh, P("models")))
+        # The model axis is split over the devices; with fewer models than devices
+        # the models are replicated and each step's minibatch is split instead.
+        return jax.device_put(tree, NamedSharding(mesh, P("models") if axis == "models" else P()))
 
     def train(self, init: Initialized, jobs: Sequence[Job], progress: Callable[[int], None] | None = None) -> list[dict]:
         """Trains ``jobs`` (schemes of ``init``) in one chunk; one record per job."""

@@ -58,7 +58,7 @@ class Preset:
 def preset_config(name: str) -> BenchConfig:
     """The :class:`BenchConfig` of preset ``name``; ConfigError listing the presets otherwise."""
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; valid presets are {', '.join(PRESETS)}.")
+        raise ConfigError("preset", f"unknown preset {name!r}; valid presets are {', '.join(PRESETS)}.")
     return PRESETS[name].config()
 
 
@@ -181,7 +181,7 @@ def resolve_schemes(preset: Preset, registered: Iterable[str]) -> tuple[list[str
     missing = [s for s in preset.required if s not in registered]
     if missing:
         raise PresetError(
-            f"preset {preset.name!r} needs the scheme(s) {', '.join(missing)}, which this jinit does not register "
+            "preset", f"preset {preset.name!r} needs the scheme(s) {', '.join(missing)}, which this jinit does not register "
             f"(registered: {', '.join(registered)})."
         )
     names = preset.values.get("schemes")

@@ -171,8 +171,10 @@ def run(config: BenchConfig, out_dir: str | None = None, *, events: Callable[[Ev
     engine, store = _open_store(config, out_dir)
     todo = [(s, j) for s, j in plan(config, store.done(), store.data["config"]["settings_hash"]) if j]
     total = sum(len(j) for _, j in todo) * config.steps
-    emit(Event("start", f"{total // config.steps} model(s) to train in {len(todo)} structure(s) -> {out_dir}",
-               0, total, {"resumed": len(store.data["runs"]), "devices": engine.n_devices}))
+    resumed = len(store.data["runs"])
+    emit(Event("start", (f"resuming: {resumed} run(s) already in {store.path}; " if resumed else "")
+               + f"{total // config.steps} model(s) to train in {len(todo)} structure(s) on {engine.n_devices} "
+               f"device(s) -> {out_dir}", 0, total, {"resumed": resumed, "devices": engine.n_devices}))
     t0 = time.perf_counter()
     store.save()  # the directory and a valid results.json exist from here on
     interrupted = False

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.env import environment, load_average
-from bench.speed import depth, first_params, orthogonal, tensor, tree
+from bench.speed import depth, engine, first_params, orthogonal, tensor, tree
 from bench.speed.harness import Context, torch_module
 from bench.speed.tables import print_tables
 
@@ -24,6 +24,7 @@ SECTIONS = {
     "orthogonal": orthogonal.run,
     "tree": tree.run,
     "depth": depth.run,
+    "engine": engine.run,
     "first_params": first_params.run,
 }
 DEFAULT_SECTIONS = ",".join(SECTIONS)
@@ -81,7 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--unrolled-max-depth", type=int, default=100,
         help="also compile the unrolled network up to this depth (default 100)",
     )
+    _add_engine_arguments(p)
     return p
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine-models", type=int, nargs="+", metavar="N",
+                   help="models per compiled program for the engine's batching table "
+                        "(default 1 4 16 64, plus 256 on GPU/TPU; quick 1 4)")
+    p.add_argument("--engine-compare-models", type=int, nargs="+", metavar="N",
+                   help="models per chunk for the engine against the hand-written loop (default 1)")
+    p.add_argument("--engine-steps", type=int, metavar="N",
+                   help="optimizer steps per timed Engine.train call (default 50; quick 10)")
+    p.add_argument("--engine-depth", type=int, metavar="L", help="depth of the engine section's networks "
+                                                                  "(default 20; quick 3)")
+    p.add_argument("--engine-width", type=int, metavar="N", help="their width (default 64; quick 16)")
 
 
 def selected_sections(args: argparse.Namespace) -> list[str]:

@@ -1,6 +1,8 @@
 """Section ``depth``: compile time and training-step time of the benchmark's scanned MLP
-(:mod:`bench.model`, ``nn.scan`` over the hidden layers) against depth, and the compile time
-of the same network unrolled (one ``Dense`` per layer) up to ``--unrolled-max-depth``."""
+(:class:`bench.archs.mlp.MLP`, ``nn.scan`` over the hidden layers) against depth, and the
+compile time of the same network unrolled (:class:`bench.archs.mlp.UnrolledMLP`, one ``Dense``
+per layer) up to ``--unrolled-max-depth``. Both are initialized with ``he_normal``'s rules
+through ``jinit.init``, under ``jax.jit``."""
 
 from __future__ import annotations
 
@@ -13,28 +15,29 @@ from bench.speed.harness import Context
 __all__ = ["depth_records", "run"]
 
 
-def _scanned_mlp_factory():
-    """The benchmark's scanned MLP from :mod:`bench.model` (imported lazily)."""
-    from bench import model as bm
-
+def _network(depth: int, width: int, n_in: int, n_out: int, unrolled: bool):
+    """(module, rules): the benchmark's scanned ``mlp`` (:mod:`bench.archs.mlp`), or the same
+    network unrolled, with ReLU; ``rules`` are ``he_normal``'s for the architecture's structure."""
     import jinit
+    from bench.archs import NetSpec, get_arch
+    from bench.archs.mlp import UnrolledMLP
 
-    scheme = jinit.get_scheme("he_normal")
-
-    def build(depth, width, n_in, n_out, unrolled=False):
-        spec = bm.ModelSpec(depth=depth, width=width, activation="relu", n_in=n_in, n_out=n_out)
-        if unrolled:
-            k, b, ok, ob = bm.scheme_inits(scheme, "relu")
-            return bm.UnrolledMLP(depth, width, n_out, "relu", k, b, ok, ob)
-        return bm.build_model(spec, scheme)
-
-    return build
+    spec = NetSpec("mlp", depth, width, "relu", n_in, n_out)
+    arch = get_arch("mlp")
+    rules = jinit.get_scheme("he_normal").rules(arch.structure(spec))
+    module = UnrolledMLP(depth, width, n_out, "relu") if unrolled else arch.module(spec)
+    return module, rules
 
 
-def _compile(model, key, x, y, opt):
-    """(init compile seconds, the compiled SGD step, its compile seconds, initial params, opt state)."""
+def _compile(model, rules, key, x, y, opt):
+    """(init compile seconds, the compiled SGD step, its compile seconds, initial params, opt state).
+
+    The init program is ``jax.jit`` of ``jinit.init(model, rules, key, x)``, as the training
+    engine initializes."""
     import jax
     import optax
+
+    import jinit
 
     def loss_fn(p):
         logits = model.apply({"params": p}, x)
@@ -46,7 +49,7 @@ def _compile(model, key, x, y, opt):
         return optax.apply_updates(p, updates), s, loss
 
     t0 = time.perf_counter()
-    init_c = jax.jit(model.init).lower(key, x).compile()
+    init_c = jax.jit(lambda k, a: jinit.init(model, rules, k, a)).lower(key, x).compile()
     t_init_compile = time.perf_counter() - t0
     params = init_c(key, x)["params"]
     state = opt.init(params)
@@ -76,7 +79,6 @@ def depth_records(depths: Sequence[int], width: int, batch: int, repeats: int, u
     import jax.numpy as jnp
     import optax
 
-    build = _scanned_mlp_factory()
     n_in, n_out = 64, 10
     key = jax.random.key(0)
     x = jax.random.normal(jax.random.key(1), (batch, n_in))
@@ -85,8 +87,8 @@ def depth_records(depths: Sequence[int], width: int, batch: int, repeats: int, u
     out = []
     variants = [(d, False) for d in depths] + [(d, True) for d in depths if d <= unrolled_max]
     for depth, unrolled in variants:
-        model = build(depth, width, n_in, n_out, unrolled)
-        t_init_compile, step_c, t_step_compile, params, state = _compile(model, key, x, y, opt)
+        model, rules = _network(depth, width, n_in, n_out, unrolled)
+        t_init_compile, step_c, t_step_compile, params, state = _compile(model, rules, key, x, y, opt)
         times, params, state, loss = _time_steps(step_c, params, state, repeats)
         rec = {
             "section": "depth",

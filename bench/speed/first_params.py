@@ -1,5 +1,6 @@
-"""Section ``first_params``: time to first parameters of an unrolled Flax MLP, ``jinit.init``
-against ``jax.jit(module.init)`` and eager ``module.init``, each in a fresh process."""
+"""Section ``first_params``: time to first parameters of the benchmark's unrolled Flax MLP
+(:class:`bench.archs.mlp.UnrolledMLP`), ``jinit.init`` against ``jax.jit(module.init)`` and
+eager ``module.init``, each in a fresh process."""
 
 from __future__ import annotations
 
@@ -13,35 +14,33 @@ from bench.speed.harness import Context
 __all__ = ["FIRST_PARAMS_METHODS", "time_first_params", "first_params_records", "run"]
 
 FIRST_PARAMS_METHODS = ("jinit.init", "jax.jit(module.init)", "module.init (eager)")
+N_OUT = 10  # the readout's width (digits' classes)
 
 
 def time_first_params(method: str, depth: int, width: int) -> float:
-    """Seconds from nothing compiled to the parameters of an unrolled ``depth``-layer Flax MLP
-    (He-normal kernels, zero biases), by ``method``. Run it in a fresh process: compiled
-    programs are cached per process, and the point is the first call."""
-    import flax.linen as nn
+    """Seconds from nothing compiled to the parameters of the benchmark's unrolled ReLU MLP
+    (:class:`bench.archs.mlp.UnrolledMLP`: ``depth`` Dense layers of ``width`` units on
+    ``width`` inputs, then a 10-way readout; He-normal kernels, zero biases), by ``method``.
+    ``jinit.init`` applies ``he_normal``'s rules for the ``mlp`` structure; the other two
+    methods get the same initializers as the layers' ``kernel_init`` / ``bias_init``. Run it in
+    a fresh process: compiled programs are cached per process, and the point is the first call."""
     import jax
     import jax.numpy as jnp
 
     import jinit
+    from bench.archs import NetSpec, get_arch
+    from bench.archs.mlp import UnrolledMLP
 
-    init = jinit.he_normal() if method != "jinit.init" else None
-
-    class MLP(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            for _ in range(depth):
-                x = nn.relu(nn.Dense(width, **({"kernel_init": init} if init else {}))(x))
-            return x
-
+    spec = NetSpec("mlp", depth, width, "relu", width, N_OUT)
+    he, zeros = jinit.he_normal(), jinit.zeros()
     x, key = jnp.ones((1, width)), jax.random.key(0)
     t0 = time.perf_counter()
     if method == "jinit.init":
-        out = jinit.init(MLP(), [("*kernel", jinit.he_normal()), ("*bias", jinit.zeros())], key, x)
-    elif method == "jax.jit(module.init)":
-        out = jax.jit(MLP().init)(key, x)
+        rules = jinit.get_scheme("he_normal").rules(get_arch("mlp").structure(spec))
+        out = jinit.init(UnrolledMLP(depth, width, N_OUT, "relu"), rules, key, x)
     else:
-        out = MLP().init(key, x)
+        module = UnrolledMLP(depth, width, N_OUT, "relu", he, zeros, he, zeros)
+        out = jax.jit(module.init)(key, x) if method == "jax.jit(module.init)" else module.init(key, x)
     jax.block_until_ready(out)
     return time.perf_counter() - t0
 

@@ -107,6 +107,48 @@ def _depth_table(rows: list[dict]):
     return t
 
 
+def _engine_throughput_table(rows: list[dict]):
+    from rich.table import Table
+
+    t = Table(title="Engine.train vs a hand-written jit + optax loop (optimizer steps/s, compile excluded; "
+                    "the engine's time includes its evaluations)")
+    for col in ("arch", "models", "engine steps/s", "hand steps/s", "engine / hand", "engine compile s",
+                "hand compile s", "final loss engine / hand"):
+        t.add_column(col, justify="left" if col == "arch" else "right")
+    for r in rows:
+        if "error" in r:
+            t.add_row(r["arch"], str(r["models"]), "error", r["error"][:40], "", "", "", "")
+            continue
+        t.add_row(
+            r["arch"], str(r["models"]), f"{r['engine_steps_per_s']:,.0f}", f"{r['hand_steps_per_s']:,.0f}",
+            f"{r['engine_over_hand']:.2f}x", f"{r['engine_compile_s']:.2f}", f"{r['hand_compile_s']:.2f}",
+            f"{_fmt_loss(r['engine_final_loss'])} / {_fmt_loss(r['hand_final_loss'])}",
+        )
+    return t
+
+
+def _fmt_loss(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def _engine_batching_table(rows: list[dict]):
+    from rich.table import Table
+
+    first = rows[0]
+    t = Table(title=f"Models per compiled program: Engine.train on {first['arch']} depth {first['depth']} width "
+                    f"{first['width']}, {first['steps']} steps (model-steps/s, compile excluded)")
+    for col in ("models", "model-steps/s", "vs 1 model", "compile s", "first call s"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        if "error" in r:
+            t.add_row(str(r["models"]), "error", r["error"][:40], "", "")
+            continue
+        speedup = f"{r['speedup_vs_1']:.2f}x" if "speedup_vs_1" in r else "-"
+        t.add_row(str(r["models"]), f"{r['model_steps_per_s']:,.0f}", speedup, f"{r['compile_s']:.2f}",
+                  f"{r['first_call_s']:.2f}")
+    return t
+
+
 # (results key, table builder), in the order they are printed, after the per-case tables.
 _SUMMARIES = (
     ("tensor_ratios", _tensor_ratio_table),
@@ -114,6 +156,8 @@ _SUMMARIES = (
     ("tree_ratios", _tree_ratio_table),
     ("first_params", _first_params_table),
     ("depth", _depth_table),
+    ("engine_throughput", _engine_throughput_table),
+    ("engine_batching", _engine_batching_table),
 )
 
 

@@ -16,32 +16,39 @@ from bench.presets import PRESETS, PresetError, resolve_schemes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEACHER = "teacher:n_train=256,n_test=64,dim=8,classes=3"
-TINY = ["--dataset", TEACHER, "--depth", "3", "--width", "16", "--steps", "20", "--eval-every", "5",
-        "--batch-size", "32", "--seeds", "2", "--lr", "0.05", "--devices", "1"]
-PNGS = ("loss_curves.png", "activation_std.png", "grad_norm.png", "accuracy.png")
+TINY = ["--dataset", TEACHER, "--arch", "mlp", "--depth", "3", "--width", "16", "--steps", "20", "--eval-every", "5",
+        "--batch-size", "32", "--seeds", "2", "--lr", "0.02,0.05", "--devices", "1"]
+PNGS = ("loss_curves.png", "activation_std.png", "grad_norm.png", "accuracy.png", "lr_sensitivity.png")
 
 
-def _check_schema(results: dict, depth: int) -> None:
-    assert results["format"] == "jinit-bench/1"
+def _check_schema(results: dict) -> None:
+    from bench.results import RUN_KEYS
+
+    assert results["format"] == "jinit-bench/2"
     cfg, env = results["config"], results["env"]
-    for key in ("schemes", "activations", "depths", "width", "optimizer", "lr", "steps", "batch_size", "seeds",
-                "dataset", "eval_every", "target_loss", "dataset_info", "settings_hash"):
+    for key in ("schemes", "archs", "activations", "depths", "width", "optimizer", "lrs", "steps", "batch_size",
+                "seeds", "dataset", "val_fraction", "eval_every", "target_loss", "dataset_info", "settings_hash"):
         assert key in cfg, key
     assert isinstance(env["jax"], str) and isinstance(env["backend"], str) and isinstance(env["devices"], list)
     assert results["runs"]
     for run in results["runs"]:
-        for key, kind in (("scheme", str), ("activation", str), ("depth", int), ("width", int), ("seed", int),
-                          ("optimizer", str), ("lr", float), ("steps", int), ("diverged", bool),
+        assert set(RUN_KEYS) <= set(run), set(RUN_KEYS) - set(run)
+        for key, kind in (("arch", str), ("scheme", str), ("activation", str), ("depth", int), ("width", int),
+                          ("seed", int), ("optimizer", str), ("lr", float), ("steps", int), ("diverged", bool),
                           ("loss_curve", list), ("init_stats", dict)):
             assert isinstance(run[key], kind), (key, run[key])
-        for key in ("final_train_loss", "test_accuracy"):
+        for key in ("final_train_loss", "final_val_loss", "test_accuracy", "best_val_loss", "last_k_val_loss"):
             assert run[key] is None or isinstance(run[key], float)
-        assert run["steps_to_target"] is None or isinstance(run["steps_to_target"], int)
         assert all(len(p) == 2 and isinstance(p[0], int) and (p[1] is None or isinstance(p[1], float))
-                   for p in run["loss_curve"])
+                   for p in run["loss_curve"] + run["val_loss_curve"])
         assert run["loss_curve"][0][0] == 0 and run["loss_curve"][-1][0] == run["steps"] or run["diverged"]
         stats = run["init_stats"]
-        assert len(stats["activation_std"]) == depth and len(stats["grad_norm"]) == depth
+        assert len(stats["activation_std"]) == run["depth"] and len(stats["grad_norm"]) == run["depth"]
+    for entry in results["selection"]:
+        for key in ("arch", "activation", "depth", "width", "scheme", "best_lr", "val_loss_mean",
+                    "test_accuracy_mean", "test_accuracy_ci95", "final_train_loss_mean"):
+            assert key in entry, key
+        assert entry["best_lr"] in cfg["lrs"]
 
 
 def _read(out):
@@ -51,58 +58,81 @@ def _read(out):
 
 def test_end_to_end_tiny(tmp_path, capsys):
     out = str(tmp_path / "run")
-    rc = cli.main(TINY + ["--schemes", "he_normal,zeros", "--activation", "relu,tanh", "--out", out])
+    rc = cli.main(TINY + ["--arch", "mlp,resmlp", "--schemes", "he_normal,zeros,fixup", "--activation", "relu,tanh",
+                          "--out", out])
     assert rc == 0
     results = _read(out)
-    _check_schema(results, depth=3)
-    assert len(results["runs"]) == 2 * 2 * 2  # schemes x activations x seeds
-    assert {r["scheme"] for r in results["runs"]} == {"he_normal", "zeros"}
+    _check_schema(results)
+    # mlp: 2 schemes (fixup needs a residual net); resmlp: 3; x 2 activations x 2 lrs x 2 seeds
+    assert len(results["runs"]) == (2 + 3) * 2 * 2 * 2
+    assert {(s["arch"], s["scheme"]) for s in results["skipped"]} == {("mlp", "fixup")}
+    assert len(results["selection"]) == (2 + 3) * 2
     summary = open(os.path.join(out, "summary.md")).read()
-    assert "## relu, depth 3" in summary and "## tanh, depth 3" in summary and "he_normal" in summary
+    assert "## mlp, relu, depth 3, width 16" in summary and "## resmlp, tanh, depth 3, width 16" in summary
+    assert "Skipped" in summary and "fixup" in summary
     for png in PNGS + ("saturation.png",):  # saturation: tanh has a saturation statistic
         assert os.path.getsize(os.path.join(out, png)) > 1000, png
     printed = capsys.readouterr().out
-    assert "he_normal" in printed and "compile" in printed
-    # re-render only
-    os.remove(os.path.join(out, "accuracy.png"))
+    assert "he_normal" in printed and "compiling" in printed and "best lr" in printed
+    os.remove(os.path.join(out, "accuracy.png"))  # re-render only
     assert cli.main(["--replot", "--out", out]) == 0
     assert os.path.exists(os.path.join(out, "accuracy.png"))
 
 
+def test_cli_and_python_api_give_the_same_results(tmp_path, capsys):
+    import bench
+
+    args = TINY + ["--schemes", "he_normal,glorot_normal", "--activation", "relu", "--no-plots"]
+    assert cli.main(args + ["--out", str(tmp_path / "cli")]) == 0
+    config = bench.BenchConfig(schemes=("he_normal", "glorot_normal"), archs=("mlp",), activations=("relu",),
+                               depths=(3,), width=16, steps=20, eval_every=5, batch_size=32, seeds=2,
+                               lrs=(0.02, 0.05), dataset=TEACHER, devices=1)
+    api = bench.run(config, str(tmp_path / "api"), plots=False)
+    from_cli = _read(str(tmp_path / "cli"))
+    assert from_cli["config"]["settings_hash"] == api.data["config"]["settings_hash"]
+    assert [r["loss_curve"] for r in from_cli["runs"]] == [r["loss_curve"] for r in api.runs]
+    assert from_cli["selection"] == api.selection
+
+
 def test_interrupt_then_resume(tmp_path, monkeypatch, capsys):
-    """Ctrl-C after the first configuration: exit 130, valid files, resume skips it."""
-    from bench.train import Trainer
+    """Ctrl-C during the second chunk: exit 130, valid files, resume trains only the rest."""
+    from bench.engine import Engine
 
     out = str(tmp_path / "run")
-    args = TINY + ["--schemes", "he_normal,glorot_normal,lecun_normal", "--activation", "relu", "--out", out]
-    real_run = Trainer.run
+    args = TINY + ["--schemes", "he_normal,glorot_normal,lecun_normal", "--activation", "relu",
+                   "--batch-models", "4", "--out", out]
+    real_train = Engine.train
     calls = []
 
-    def flaky_run(self, *a, **kw):
+    def flaky_train(self, *a, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_run(self, *a, **kw)
+        return real_train(self, *a, **kw)
 
-    monkeypatch.setattr(Trainer, "run", flaky_run)
+    monkeypatch.setattr(Engine, "train", flaky_train)
     assert cli.main(args) == cli.EXIT_INTERRUPTED
     assert "resume with" in capsys.readouterr().out
     first = _read(out)
-    assert {r["scheme"] for r in first["runs"]} == {"he_normal"}
-    assert os.path.exists(os.path.join(out, "summary.md"))
+    assert len(first["runs"]) == 4 and os.path.exists(os.path.join(out, "summary.md"))
 
-    monkeypatch.setattr(Trainer, "run", real_run)
+    monkeypatch.setattr(Engine, "train", real_train)
     assert cli.main(args) == 0
-    assert "resuming: 1 of 3" in capsys.readouterr().out
+    assert "resuming: 4 run(s)" in capsys.readouterr().out
     done = _read(out)
-    assert sorted(r["scheme"] for r in done["runs"]) == sorted(["glorot_normal", "he_normal", "lecun_normal"] * 2)
-    # the finished configuration was kept as it was, not trained again
-    assert [r for r in done["runs"] if r["scheme"] == "he_normal"] == first["runs"]
+    assert len(done["runs"]) == 3 * 2 * 2 and len({r["run_hash"] for r in done["runs"]}) == 12
+    kept = {r["run_hash"]: r for r in done["runs"]}
+    assert all(kept[r["run_hash"]] == r for r in first["runs"])  # finished runs kept as they were
+
+    # the lr grid and the seeds may grow on resume: only the new runs are trained
+    assert cli.main([a if a != "0.02,0.05" else "0.02,0.05,0.1" for a in args]) == 0
+    assert "resuming: 12 run(s)" in capsys.readouterr().out
+    assert len(_read(out)["runs"]) == 18
 
     # other settings in the same --out: refused, nothing changed
     before = open(os.path.join(out, "results.json")).read()
     with pytest.raises(SystemExit) as exc:
-        cli.main(args[:-2] + ["--lr", "0.01", "--out", out])
+        cli.main(args[:-2] + ["--steps", "30", "--out", out])
     assert exc.value.code == 2
     assert "different settings" in capsys.readouterr().err
     assert open(os.path.join(out, "results.json")).read() == before
@@ -129,7 +159,7 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     schemes = "he_normal,glorot_normal,lecun_normal,zeros,normal,uniform_small"
     tiny = [a for a in TINY if a not in ("--devices", "1")]  # all 4 devices
     cmd = [sys.executable, "-m", "bench"] + tiny + ["--steps", "200", "--eval-every", "50", "--schemes", schemes,
-                                                    "--activation", "relu,tanh", "--out", out]
+                                                    "--activation", "relu,tanh", "--batch-models", "8", "--out", out]
     # A runner started in the background (`cmd &` in a script) ignores SIGINT, and its children
     # inherit that: restore the default so that Python turns the signal into KeyboardInterrupt.
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -138,7 +168,7 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     deadline = time.time() + 240
     try:
         while time.time() < deadline and proc.poll() is None:
-            if os.path.exists(path) and _read(path[: -len("/results.json")])["runs"]:
+            if os.path.exists(path) and _read(out)["runs"]:
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
@@ -150,16 +180,19 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     assert "resume with" in output
     results = _read(out)
     assert results["env"]["devices_used"] == 4 and results["env"]["device_count"] == 4
-    _check_schema(results, depth=3)
-    assert len({r["config_hash"] for r in results["runs"]}) < 12  # stopped early
+    _check_schema(results)
+    assert len(results["runs"]) < 6 * 2 * 2 * 2  # stopped early
 
-    from bench.data import load_dataset
-    from bench.train import Trainer, TrainSettings
+    from bench.config import BenchConfig
+    from bench.data import load_dataset, with_validation
+    from bench.engine import Engine, Job
 
     first = results["runs"][0]
-    settings = TrainSettings("momentum", 0.05, 200, 32, 50, 0.5)
-    single = Trainer(load_dataset(TEACHER), settings, n_devices=1)
-    ref = single.run(jinit.get_scheme(first["scheme"]), first["activation"], 3, 16, [0, 1]).runs[0]
+    config = BenchConfig(archs=("mlp",), width=16, lrs=(0.02, 0.05), steps=200, eval_every=50, batch_size=32,
+                         seeds=2, dataset=TEACHER, devices=1)
+    single = Engine(with_validation(load_dataset(TEACHER), 0.2), config)
+    init = single.initialize(single.spec("mlp", first["activation"], 3), [first["scheme"]], [0, 1])
+    ref = single.train(init, [Job(first["scheme"], first["lr"], first["seed"])])[0]
     np.testing.assert_allclose([v for _, v in first["loss_curve"]], [v for _, v in ref["loss_curve"]], rtol=1e-4)
 
 
@@ -172,6 +205,9 @@ BAD = [
     (["--depth", "0"], "--depth"),
     (["--depth", "3,x"], "--depth"),
     (["--steps", "0"], "--steps"),
+    (["--arch", "mlp,convnext"], "valid architectures are"),
+    (["--lr", "0.1,abc"], "--lr"),
+    (["--val-fraction", "1.5"], "--val-fraction"),
     (["--lr", "-1"], "--lr"),
     (["--width", "abc"], "invalid int value"),
     (["--devices", "999"], "--devices"),
@@ -205,10 +241,13 @@ def test_help_lists_schemes_presets_and_flags(capsys):
         cli.main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for name in list(jinit.SCHEMES) + list(PRESETS):
+    from bench.archs import ARCHS
+
+    for name in list(jinit.SCHEMES) + list(PRESETS) + list(ARCHS):
         assert name in text, name
-    for flag in ("--preset", "--schemes", "--depth", "--width", "--activation", "--optimizer", "--lr", "--steps",
-                 "--batch-size", "--seeds", "--dataset", "--eval-every", "--target-loss", "--out"):
+    for flag in ("--preset", "--schemes", "--arch", "--depth", "--width", "--activation", "--optimizer", "--lr",
+                 "--steps", "--batch-size", "--seeds", "--dataset", "--val-fraction", "--eval-every", "--target-loss",
+                 "--batch-models", "--out"):
         assert flag in text, flag
     for p in PRESETS.values():
         assert p.source.split(",")[0] in " ".join(text.split())
@@ -218,8 +257,6 @@ def test_presets_resolve_against_the_registry():
     registered = list(jinit.SCHEMES)
     schemes, _ = resolve_schemes(PRESETS["default"], registered)
     assert schemes == registered  # the default runs every registered scheme
-    schemes, notes = resolve_schemes(PRESETS["default"], registered + ["lsuv"], model_level=["lsuv"], lsuv_ok=False)
-    assert "lsuv" not in schemes and any("lsuv" in n for n in notes)
     with pytest.raises(PresetError, match="critical"):
         resolve_schemes(PRESETS["critical"], [s for s in registered if s != "critical"])
     schemes, notes = resolve_schemes(PRESETS["depth"], [s for s in registered if s not in ("critical", "orthogonal")])
@@ -259,12 +296,13 @@ def test_cifar10_end_to_end_files_readable(tmp_path, capsys, umask_022):
     folder = str(tmp_path / "cifar-10-batches-py")
     write_cifar(folder, n_train=8, n_test=10)
     out = str(tmp_path / "run")
-    rc = cli.main(["--dataset", folder, "--schemes", "he_normal", "--activation", "tanh", "--depth", "2",
-                   "--width", "8", "--steps", "4", "--eval-every", "2", "--batch-size", "8", "--seeds", "1",
-                   "--lr", "0.05", "--devices", "1", "--out", out])
+    rc = cli.main(["--dataset", folder, "--arch", "mlp", "--schemes", "he_normal", "--activation", "tanh",
+                   "--depth", "2", "--width", "8", "--steps", "4", "--eval-every", "2", "--batch-size", "8",
+                   "--seeds", "1", "--lr", "0.05", "--devices", "1", "--val-fraction", "0.25", "--out", out])
     assert rc == 0
     info = _read(out)["config"]["dataset_info"]
-    assert info["name"] == "cifar-10-batches-py" and info["n_train"] == 40 and info["n_test"] == 10
+    assert info["name"] == "cifar-10-batches-py" and info["n_train"] == 30 and info["n_val"] == 10
+    assert info["n_test"] == 10
     assert info["n_features"] == 3072 and info["n_classes"] == 10 and info["image_shape"] == [32, 32, 3]
     written = sorted(os.listdir(out))
     assert {"results.json", "summary.md", *PNGS, "saturation.png"} <= set(written), written

@@ -1,0 +1,258 @@
+"""Section ``engine``: training throughput of the benchmark's engine (:mod:`bench.engine`).
+
+Every model here is the same kind the benchmark trains: ``he_normal`` (``jinit.init`` with the
+scheme's rules), ReLU, the ``digits`` data (20% of the training split held out, as in
+``python -m bench``), minibatches of 128 drawn uniformly with replacement, SGD with momentum
+0.9 at lr 0.01. Two measurements:
+
+1. **Engine against a hand-written loop** (``engine_throughput``): for the scanned ``mlp``
+   and the residual ``resmlp`` (depth 20, width 64), optimizer steps per second of
+   :meth:`bench.engine.Engine.train` on a chunk of N models (default N = 1) against a minimal
+   hand-written loop: ``jax.jit`` of a ``lax.fori_loop`` over ``optax.sgd(0.01, momentum=0.9)``
+   steps, compiled once, training the same N models one after another from the same initial
+   parameters on the same minibatches (the engine's data keys). ``Engine.train`` is called once
+   (it compiles its programs), then timed on a second call; that time includes what every
+   engine call does besides the steps: evaluating the three splits at step 0 and at the end
+   (``eval_every = steps``) and per-layer statistics on 512 examples before and after. The
+   hand loop is likewise run once, then timed. Both report the final training loss (whole
+   training split), a check that they trained the same models.
+2. **Models per compiled program** (``engine_batching``): model-steps per second of
+   ``Engine.train`` on N = 1, 4, 16, 64 models (on GPU/TPU also 256) of the ``mlp`` in one
+   compiled program (``BenchConfig(batch_models=N)``), each timed on its second call, and its
+   speed-up over N = 1; the compile seconds of each program set (train, evaluation and
+   statistics programs) are reported separately.
+
+The engine runs on one device (``devices=1``): this measures batching, not sharding. Rates are
+measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.speed.harness import Context
+
+__all__ = ["EngineSizes", "EngineBench", "hand_written_loop", "throughput_records", "batching_records", "sizes",
+           "run"]
+
+SCHEME, ACTIVATION, LR, BATCH = "he_normal", "relu", 0.01, 128
+COMPARE_ARCHS = ("mlp", "resmlp")
+BATCHING_ARCH = "mlp"
+MAX_SEEDS = 8  # distinct initial parameters; larger chunks repeat them (the cost is the same)
+
+
+@dataclass(frozen=True)
+class EngineSizes:
+    """The sizes of the section: network depth and width, optimizer steps per timed call,
+    models per program of the batching table and of the comparison with the hand loop."""
+
+    depth: int
+    width: int
+    steps: int
+    models: tuple[int, ...]
+    compare_models: tuple[int, ...]
+
+
+def sizes(args) -> EngineSizes:
+    """The section's sizes from the command line (``--quick``: small ones); 256 models per
+    program are added on accelerators by default."""
+    import jax
+
+    models = (1, 4, 16, 64) + (() if jax.default_backend() == "cpu" else (256,))
+    return EngineSizes(
+        depth=args.engine_depth or (3 if args.quick else 20),
+        width=args.engine_width or (16 if args.quick else 64),
+        steps=args.engine_steps or (10 if args.quick else 50),
+        models=tuple(args.engine_models or ((1, 4) if args.quick else models)),
+        compare_models=tuple(args.engine_compare_models or (1,)),
+    )
+
+
+class EngineBench:
+    """Engines and initial parameters for one :class:`EngineSizes`, built once each: the
+    comparison and the batching table share the ``mlp`` engines of equal chunk size."""
+
+    def __init__(self, s: EngineSizes):
+        from bench.data import load_dataset, with_validation
+
+        self.s = s
+        self.dataset = with_validation(load_dataset("digits"), 0.2)
+        self.n_seeds = min(MAX_SEEDS, max(s.models + s.compare_models))
+        self._inits: dict[str, Any] = {}
+        self._runs: dict[tuple[str, int], dict] = {}
+
+    def config(self, arch: str, n_models: int):
+        from bench.config import BenchConfig
+
+        s = self.s
+        return BenchConfig(schemes=(SCHEME,), archs=(arch,), activations=(ACTIVATION,), depths=(s.depth,),
+                           width=s.width, optimizer="momentum", lrs=(LR,), steps=s.steps, batch_size=BATCH,
+                           seeds=self.n_seeds, eval_every=s.steps, target_loss=None, batch_models=n_models,
+                           devices=1)
+
+    def initialized(self, arch: str):
+        """The initial parameters of every seed for ``arch`` (:meth:`Engine.initialize`)."""
+        from bench.engine import Engine
+
+        if arch not in self._inits:
+            engine = Engine(self.dataset, self.config(arch, 1))
+            init = engine.initialize(engine.spec(arch, ACTIVATION, self.s.depth), [SCHEME], range(self.n_seeds))
+            if SCHEME in init.skipped:
+                raise RuntimeError(f"{SCHEME} does not apply to {arch}: {init.skipped[SCHEME]}")
+            self._inits[arch] = init
+        return self._inits[arch]
+
+    def jobs(self, n_models: int) -> list:
+        from bench.engine import Job
+
+        return [Job(SCHEME, LR, i % self.n_seeds) for i in range(n_models)]
+
+    def engine_run(self, arch: str, n_models: int) -> dict:
+        """``Engine.train`` on ``n_models`` models in one program: compile seconds, the first
+        call's seconds (compilation included), the second call's, and the mean final loss."""
+        import numpy as np
+
+        from bench.engine import Engine
+
+        key = (arch, n_models)
+        if key not in self._runs:
+            init, jobs = self.initialized(arch), self.jobs(n_models)
+            engine = Engine(self.dataset, self.config(arch, n_models))
+            t0 = time.perf_counter()
+            engine.train(init, jobs)
+            first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            records = engine.train(init, jobs)
+            seconds = time.perf_counter() - t0
+            losses = [r["final_train_loss"] for r in records if r["final_train_loss"] is not None]
+            self._runs[key] = {"compile_s": engine.timing["compile_s"], "first_call_s": first, "seconds": seconds,
+                               "final_train_loss": float(np.mean(losses)) if losses else None}
+        return self._runs[key]
+
+
+def hand_written_loop(spec, x, y, steps: int) -> tuple[Callable, Callable]:
+    """(train, loss): ``train(params, key, x, y) -> params`` runs ``steps`` steps of
+    ``optax.sgd(LR, momentum=0.9)`` on minibatches ``randint(fold_in(key, step))`` in one
+    ``lax.fori_loop`` under ``jax.jit``; ``loss(params, x, y)`` is the mean loss on ``x, y``."""
+    import jax
+    import optax
+
+    from bench.archs import get_arch
+
+    module, tx, n = get_arch(spec.arch).module(spec), optax.sgd(LR, momentum=0.9), len(x)
+
+    def loss(params, xb, yb):
+        return optax.softmax_cross_entropy_with_integer_labels(module.apply({"params": params}, xb), yb).mean()
+
+    def train(params, key, x, y):
+        def step(i, carry):
+            params, opt_state = carry
+            idx = jax.random.randint(jax.random.fold_in(key, i), (BATCH,), 0, n)
+            grads = jax.grad(loss)(params, x[idx], y[idx])
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        return jax.lax.fori_loop(0, steps, step, (params, tx.init(params)))[0]
+
+    return jax.jit(train), jax.jit(loss)
+
+
+def _hand_run(bench: EngineBench, arch: str, n_models: int) -> dict:
+    """The hand-written loop on the same ``n_models`` models as :meth:`EngineBench.engine_run`,
+    one at a time: compile seconds, the timed pass's seconds, the mean final loss."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from bench.engine import init_keys
+
+    init = bench.initialized(arch)
+    x, y = jnp.asarray(bench.dataset.x_train), jnp.asarray(bench.dataset.y_train)
+    _, data_keys, _ = init_keys(init.seeds)
+    models = [(jax.tree.map(lambda a, j=j: a[j.seed], init.params[SCHEME]), data_keys[j.seed])
+              for j in bench.jobs(n_models)]
+    train, loss = hand_written_loop(init.spec, x, y, bench.s.steps)
+    t0 = time.perf_counter()
+    train = train.lower(*models[0], x, y).compile()
+    compile_s = time.perf_counter() - t0
+
+    def one_pass():
+        t0 = time.perf_counter()
+        finals = [jax.block_until_ready(train(p, k, x, y)) for p, k in models]
+        return time.perf_counter() - t0, finals
+
+    one_pass()  # the first calls allocate and load the program: untimed, as for the engine
+    seconds, finals = one_pass()
+    return {"compile_s": compile_s, "seconds": seconds,
+            "final_train_loss": float(np.mean([float(loss(p, x, y)) for p in finals]))}
+
+
+def _row(section: str, s: EngineSizes, arch: str, n_models: int) -> dict:
+    return {"section": section, "arch": arch, "models": n_models, "depth": s.depth, "width": s.width,
+            "steps": s.steps, "batch": BATCH}
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}".splitlines()[0][:300]
+
+
+def throughput_records(bench: EngineBench, progress) -> list[dict]:
+    """Per architecture and chunk size: steps/s of the engine and of the hand-written loop."""
+    s, out = bench.s, []
+    for arch in COMPARE_ARCHS:
+        for n in s.compare_models:
+            row = _row("engine_throughput", s, arch, n)
+            try:
+                eng, hand = bench.engine_run(arch, n), _hand_run(bench, arch, n)
+            except Exception as err:  # e.g. out of memory: recorded, the other rows still run
+                row["error"] = _error(err)
+                progress(f"  {arch}, {n} model(s): {row['error']}")
+                out.append(row)
+                continue
+            row.update(engine_steps_per_s=round(n * s.steps / eng["seconds"], 2),
+                       hand_steps_per_s=round(n * s.steps / hand["seconds"], 2),
+                       engine_compile_s=round(eng["compile_s"], 3), hand_compile_s=round(hand["compile_s"], 3),
+                       engine_final_loss=eng["final_train_loss"], hand_final_loss=hand["final_train_loss"])
+            row["engine_over_hand"] = round(row["engine_steps_per_s"] / row["hand_steps_per_s"], 3)
+            progress(f"  {arch}, {n} model(s): engine {row['engine_steps_per_s']:.0f} steps/s, "
+                     f"hand-written {row['hand_steps_per_s']:.0f} steps/s")
+            out.append(row)
+    return out
+
+
+def batching_records(bench: EngineBench, progress) -> list[dict]:
+    """Per chunk size N: model-steps/s of ``Engine.train`` on N ``mlp`` models, the speed-up
+    over N = 1 (when N = 1 is measured), compile and first-call seconds."""
+    s, out = bench.s, []
+    for n in s.models:
+        row = _row("engine_batching", s, BATCHING_ARCH, n)
+        try:
+            run_ = bench.engine_run(BATCHING_ARCH, n)
+        except Exception as err:  # e.g. out of memory at the largest N: the smaller rows stand
+            row["error"] = _error(err)
+            progress(f"  {n} model(s) per program: {row['error']}")
+            out.append(row)
+            continue
+        row.update(model_steps_per_s=round(n * s.steps / run_["seconds"], 2), seconds=round(run_["seconds"], 4),
+                   compile_s=round(run_["compile_s"], 3), first_call_s=round(run_["first_call_s"], 3),
+                   final_train_loss=run_["final_train_loss"])
+        progress(f"  {n} model(s) per program: {row['model_steps_per_s']:.0f} model-steps/s, "
+                 f"compile {row['compile_s']:.1f} s")
+        out.append(row)
+    base = next((r for r in out if r["models"] == 1 and "error" not in r), None)
+    for r in out:
+        if base is not None and "error" not in r:
+            r["speedup_vs_1"] = round(r["model_steps_per_s"] / base["model_steps_per_s"], 3)
+    return out
+
+
+def run(ctx: Context) -> dict:
+    s = sizes(ctx.args)
+    ctx.progress(f"engine: depth {s.depth}, width {s.width}, {s.steps} steps per call; models per program "
+                 f"{list(s.models)}, against a hand-written loop at {list(s.compare_models)}")
+    bench = EngineBench(s)
+    throughput = throughput_records(bench, ctx.progress)
+    return {"engine_throughput": throughput, "engine_batching": batching_records(bench, ctx.progress)}
