@@ -33,13 +33,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 IMG = DOCS / "img"
-PLOTS = ("loss_curves.png", "accuracy.png", "activation_std.png", "saturation.png")
+PLOTS = ("lr_sensitivity.png", "loss_curves.png", "accuracy.png", "activation_std.png", "saturation.png")
 FAMILIES = {
     "basic": "Fills and fixed-scale distributions (what the write-ups use)",
     "variance": "Variance scaling (LeCun, Glorot, He, exact gains)",
     "structured": "Structured (orthogonal, identity, sparse, ZerO)",
     "meanfield": "Mean-field critical initialization",
     "data_dependent": "Data-dependent (needs a batch and the model)",
+    "model": "Whole-model schemes (rules built from the network's jinit.Structure)",
 }
 
 
@@ -74,7 +75,9 @@ def schemes_page() -> str:
     out.append("\n## Registered schemes by family\n\n")
     out.append(
         "Each entry is `jinit.get_scheme(name)`; `.kernel_init(activation)` returns the kernel initializer "
-        "for a layer followed by that activation and `.bias_init(activation)` the bias initializer.\n"
+        "for a layer followed by that activation and `.bias_init(activation)` the bias initializer; "
+        "`.rules(jinit.Structure(...))` returns rules for `jinit.init` / `jinit.reinit` that initialize a whole "
+        "network (whole-model schemes need the structure's residual branches, gates or conv kernels).\n"
     )
     families = list(FAMILIES) + sorted({s.family for s in jinit.SCHEMES.values()} - set(FAMILIES))
     for family in families:
@@ -84,6 +87,8 @@ def schemes_page() -> str:
         out.append(f"\n### {FAMILIES.get(family, family)}\n\n")
         for s in members:
             tags = [t for t, on in (("named by the write-ups", s.writeup), ("model-level", s.model_level)) if on]
+            tags += [f"needs a network with {' and '.join(sorted(s.requires))}"] if s.requires else []
+            tags += [f"not for networks with {' and '.join(sorted(s.excludes))}"] if s.excludes else []
             out.append(f"- **`{s.name}`**: `{s.formula}`. {s.description} *Source: {s.reference}.*"
                        + (f" ({', '.join(tags)})" if tags else "") + "\n")
     return "".join(out)
@@ -145,16 +150,18 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True, note: s
     out = [_header(f"a `python -m bench` run ({results_dir.name}/results.json, summary.md and plots)")]
     out.append("# Benchmark results\n\n")
     out.append(
-        "Deep MLPs trained under each registered scheme (`python -m bench`, see notebook "
+        "Deep networks trained under each registered scheme, each at its best learning rate (`python -m bench`, see notebook "
         "`03_convergence.ipynb` and `python -m bench --help`). This page is the output of one real run, "
         "rendered by `python docs/build_pages.py --results DIR`; re-run both to refresh it.\n\n"
     )
     out.append(f"- **machine**: {_machine(env)}\n")
     out.append(
-        f"- **settings**: schemes {', '.join(f'`{s}`' for s in cfg['schemes'])}; activations "
+        f"- **settings**: schemes {'every registered scheme' if not cfg['schemes'] else ', '.join(f'`{s}`' for s in cfg['schemes'])}; "
+        f"architectures {', '.join(cfg['archs'])}; activations "
         f"{', '.join(cfg['activations'])}; depth {', '.join(map(str, cfg['depths']))}; width {cfg['width']}; "
-        f"optimizer `{cfg['optimizer']}` lr {cfg['lr']}; {cfg['steps']} steps of batch {cfg['batch_size']}; "
-        f"{cfg['seeds']} seeds; dataset `{cfg['dataset']}`\n"
+        f"optimizer `{cfg['optimizer']}`, lr grid {', '.join(map(str, cfg['lrs']))}; {cfg['steps']} steps of batch "
+        f"{cfg['batch_size']}; {cfg['seeds']} seeds; dataset `{cfg['dataset']}` (validation fraction "
+        f"{cfg['val_fraction']})\n"
     )
     if timing.get("wall_s"):
         out.append(f"- **wall time**: {timing['wall_s']:.0f} s" + (f" ({note})" if note else "") + "\n")
@@ -164,9 +171,8 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True, note: s
     body = summary.split("\n## ", 1)
     if len(body) == 2:
         intro = body[0].split("\n\n")
-        ranked = [p for p in intro if p.startswith("Ranked by")]
-        if ranked:
-            out.append(ranked[0].strip() + "\n\n")
+        for prose in [p for p in intro if p.startswith(("Protocol", "Ranked by", "`last-k"))]:
+            out.append(prose.strip() + "\n\n")
         tables = "## " + body[1]
         tables = re.sub(r"^Timing of the last session:.*$", "", tables, flags=re.M)
         out.append(tables.strip() + "\n\n")
@@ -180,8 +186,11 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True, note: s
     if figures:
         out.append("## Plots\n\n")
         captions = {
-            "loss_curves.png": "Training loss (whole training split) per step, mean over seeds, band min..max.",
-            "accuracy.png": "Final test accuracy per scheme, mean ± std over seeds.",
+            "lr_sensitivity.png": "Final validation loss vs learning rate per scheme (x: an lr where a seed "
+                                  "diverged; circled: the scheme's best lr).",
+            "loss_curves.png": "Training loss (whole training split) per step at each scheme's best lr, mean over "
+                               "seeds.",
+            "accuracy.png": "Final test accuracy per scheme at its best lr, mean ± CI95 over seeds.",
             "activation_std.png": "Per-layer std of the activations at initialization: flat is healthy.",
             "saturation.png": "tanh: fraction of saturated units per layer at init (dashed) and after training.",
         }

@@ -220,7 +220,9 @@ def _readout_inits(scheme: Scheme, activation: str) -> tuple[Initializer, Initia
 
 
 Rule = tree.Rule
-_KERNELS = ("role:kernel", "role:attention_out")
+# By role (a layer's kernels, Equinox/nnx weights included) or, in a bare tree, by Flax's names.
+_KERNELS = ("role:kernel", "role:attention_out", "*kernel")
+_BIASES = ("role:bias", "*bias")
 
 
 def _per_tensor_rules(scheme: Scheme, s: Structure) -> list:
@@ -230,7 +232,7 @@ def _per_tensor_rules(scheme: Scheme, s: Structure) -> list:
     if out_kernel:
         k, b = _readout_inits(scheme, s.activation)
         rules += [Rule(out_kernel[0], k, what="readout kernel"), Rule(out_bias[0], b, required=False, what="readout bias")]
-    return rules + [Rule(_KERNELS, kernel, what="kernels"), Rule("role:bias", bias, required=False, what="biases")]
+    return rules + [Rule(_KERNELS, kernel, what="kernels"), Rule(_BIASES, bias, required=False, what="biases")]
 
 
 _SCHEMES: dict[str, Scheme] = {}
@@ -280,7 +282,7 @@ def _lsuv_step(key: Any, module: Any, variables: Any, batch: Any) -> tuple[Any, 
 
 
 def _biases() -> Rule:
-    return Rule("role:bias", basic.zeros(), required=False, what="biases")
+    return Rule(_BIASES, basic.zeros(), required=False, what="biases")
 
 
 def _readout(s: Structure, init: Initializer) -> list:

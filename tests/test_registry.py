@@ -80,8 +80,14 @@ BY_ACTIVATION = {
 }
 
 
+# Whole-model schemes: their parameters come from rules built from the network's
+# Structure (tested on the benchmark's architectures in tests/bench/test_archs.py).
+MODEL = {"fixup", "rezero", "skipinit", "gpt2", "zero", "delta_orthogonal", "dirac"}
+
+
 def test_every_scheme_names_its_factory():
-    assert set(NAMED) | set(BY_ACTIVATION) == set(jinit.scheme_names())
+    assert set(NAMED) | set(BY_ACTIVATION) | MODEL == set(jinit.scheme_names())
+    assert {n for n, s in jinit.SCHEMES.items() if s.model_rules is not None} == MODEL
     for name, factory in BY_ACTIVATION.items():
         assert jinit.get_scheme(name).kernel is factory
 
@@ -118,3 +124,53 @@ def test_critical_scheme_is_critical_orthogonal():
     np.testing.assert_array_equal(w, expected)
     with pytest.raises(ValueError, match="critical_sigma_w: no sigma_w gives chi_1 = 1"):
         jinit.get_scheme("critical").kernel_init("gelu")
+
+
+RESIDUAL = dict(readout="output", blocks=4, branch_layers=("*fc1/kernel", "*fc2/kernel"), gates="*gate")
+
+
+def test_structure_validates_its_parts():
+    with pytest.raises(ValueError, match="unknown feature.*'recurrent'.*valid features are residual"):
+        jinit.Structure("relu", {"recurrent"})
+    with pytest.raises(ValueError, match="feature 'residual' needs blocks and branch_layers"):
+        jinit.Structure("relu", {"residual"})
+    with pytest.raises(ValueError, match="feature 'conv' needs conv_kernels"):
+        jinit.Structure("relu", {"conv"})
+    with pytest.raises(ValueError, match="unknown activation"):
+        jinit.Structure("swish")
+    s = jinit.Structure("relu", {"residual", "gates"}, **RESIDUAL)
+    assert s.residual_outputs == ("*fc2/kernel",) and s.gates == ("*gate",)
+
+
+def test_schemes_say_why_they_do_not_apply():
+    mlp = jinit.Structure("relu", readout="output")
+    with pytest.raises(jinit.SchemeNotApplicable, match="'fixup' needs a network with residual"):
+        jinit.get_scheme("fixup").rules(mlp)
+    normed = jinit.Structure("relu", {"residual", "gates", "norm"}, **RESIDUAL)
+    assert "without norm" in jinit.get_scheme("fixup").unavailable(normed)
+    assert jinit.get_scheme("rezero").unavailable(normed) is None
+    assert jinit.get_scheme("he_normal").unavailable(mlp) is None
+    with pytest.raises(jinit.SchemeNotApplicable, match="critical"):  # no critical point for gelu at sigma_b = 0
+        jinit.get_scheme("critical").rules(jinit.Structure("gelu", readout="output"))
+
+
+@pytest.mark.parametrize("prefix", ["", "params/"])
+def test_per_tensor_rules_give_the_readout_its_linear_init(prefix):
+    """The readout of a per-tensor scheme uses kernel("linear"): gain 1, not the activation's."""
+    tree = {"hidden": {"kernel": jnp.zeros((64, 64)), "bias": jnp.ones(64)},
+            "output": {"kernel": jnp.zeros((64, 64)), "bias": jnp.ones(64)}}
+    tree = {"params": tree} if prefix else tree
+    rules = jinit.get_scheme("orthogonal").rules(jinit.Structure("tanh", readout="output"))
+    out = jinit.reinit(KEY, tree, rules)
+    p = out["params"] if prefix else out
+    gain = jinit.gain_for(jnp.tanh)
+    np.testing.assert_allclose(p["hidden"]["kernel"].T @ p["hidden"]["kernel"], gain**2 * np.eye(64), atol=1e-4)
+    np.testing.assert_allclose(p["output"]["kernel"].T @ p["output"]["kernel"], np.eye(64), atol=1e-4)
+    assert float(jnp.abs(p["hidden"]["bias"]).max()) == 0 and float(jnp.abs(p["output"]["bias"]).max()) == 0
+
+
+def test_factories_with_constants_can_be_built_inside_jit():
+    """critical's sigma_w is solved when the factory is built, which may happen while tracing."""
+    eager = meanfield.critical_orthogonal("tanh")(KEY, SHAPE)
+    traced = jax.jit(lambda k: meanfield.critical_orthogonal("tanh")(k, SHAPE))(KEY)
+    np.testing.assert_allclose(traced, eager, rtol=1e-6, atol=1e-7)

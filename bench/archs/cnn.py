@@ -3,8 +3,8 @@ no normalization; the hidden stack runs under ``nn.scan``.
 
 For ``depth = L`` and ``width = n`` (channels), on ``s x s`` images of ``c`` channels::
 
-    x -> (s, s, c) --Conv3x3(c -> n)--> phi --[Conv3x3(n -> n) -> phi] x (L - 1)--> mean over (s, s) --> Dense(n -> n_out)
-                     "input"                   "hidden/conv", one nn.scan                                "output"
+    x -> (s, s, c) --Conv3x3(c -> n)--> phi --[Conv3x3(n -> n) -> phi] x (L - 1)--> mean(s, s) --> Dense(n -> n_out)
+                     "input"                   "hidden/conv", one nn.scan                          "output"
 
 ``depth`` counts the conv layers (all 'SAME', stride 1, so every feature map is
 ``s x s``); ``width`` is their number of channels. The flat features are read as

@@ -55,7 +55,8 @@ class MLPBranch(nn.Module):
     @nn.compact
     def __call__(self, x):
         z = nn.Dense(2 * self.width, kernel_init=jinit.lecun_normal(), name="fc1")(x)
-        return nn.Dense(self.width, kernel_init=jinit.lecun_normal(), name="fc2")(jinit.get_activation(self.activation)(z))
+        z = jinit.get_activation(self.activation)(z)
+        return nn.Dense(self.width, kernel_init=jinit.lecun_normal(), name="fc2")(z)
 
 
 class Block(nn.Module):

@@ -1,7 +1,8 @@
 """Section ``engine``: training throughput of the benchmark's engine (:mod:`bench.engine`).
 
-Every model here is the same kind the benchmark trains: ``he_normal`` (``jinit.init`` with the
-scheme's rules), ReLU, the ``digits`` data (20% of the training split held out, as in
+Every model here is one the benchmark trains: ReLU, ``he_normal`` for the ``mlp`` and ``fixup``
+for the ``resmlp`` (``jinit.init`` with the scheme's rules; schemes under which these networks
+train at lr 0.01), the ``digits`` data (20% of the training split held out, as in
 ``python -m bench``), minibatches of 128 drawn uniformly with replacement, SGD with momentum
 0.9 at lr 0.01. Two measurements:
 
@@ -11,11 +12,14 @@ scheme's rules), ReLU, the ``digits`` data (20% of the training split held out, 
    hand-written loop: ``jax.jit`` of a ``lax.fori_loop`` over ``optax.sgd(0.01, momentum=0.9)``
    steps, compiled once, training the same N models one after another from the same initial
    parameters on the same minibatches (the engine's data keys). ``Engine.train`` is called once
-   (it compiles its programs), then timed on a second call; that time includes what every
-   engine call does besides the steps: evaluating the three splits at step 0 and at the end
-   (``eval_every = steps``) and per-layer statistics on 512 examples before and after. The
-   hand loop is likewise run once, then timed. Both report the final training loss (whole
-   training split), a check that they trained the same models.
+   (it compiles its programs), then timed on a second call. Besides the steps, every engine
+   call evaluates the three splits at step 0 and at the end (``eval_every = steps``) and takes
+   per-layer statistics on 512 examples before and after; so the engine is timed at ``steps``
+   and at ``4 * steps`` steps, and the difference gives its time per step (``engine_steps_per_s``)
+   and the fixed cost of a call (``engine_call_overhead_s``); ``engine_call_steps_per_s`` is
+   the whole ``4 * steps`` call's rate. The hand loop runs ``4 * steps`` steps, once untimed,
+   then timed. Both report the final training loss (whole training split): they train the same
+   models, so the two agree up to float rounding.
 2. **Models per compiled program** (``engine_batching``): model-steps per second of
    ``Engine.train`` on N = 1, 4, 16, 64 models (on GPU/TPU also 256) of the ``mlp`` in one
    compiled program (``BenchConfig(batch_models=N)``), each timed on its second call, and its
@@ -38,9 +42,11 @@ from bench.speed.harness import Context
 __all__ = ["EngineSizes", "EngineBench", "hand_written_loop", "throughput_records", "batching_records", "sizes",
            "run"]
 
-SCHEME, ACTIVATION, LR, BATCH = "he_normal", "relu", 0.01, 128
+ACTIVATION, LR, BATCH = "relu", 0.01, 128
+SCHEMES = {"mlp": "he_normal", "resmlp": "fixup"}  # per architecture: one under which it trains
 COMPARE_ARCHS = ("mlp", "resmlp")
 BATCHING_ARCH = "mlp"
+LONG = 4  # the comparison's second, longer engine call: LONG * steps
 MAX_SEEDS = 8  # distinct initial parameters; larger chunks repeat them (the cost is the same)
 
 
@@ -84,43 +90,44 @@ class EngineBench:
         self._inits: dict[str, Any] = {}
         self._runs: dict[tuple[str, int], dict] = {}
 
-    def config(self, arch: str, n_models: int):
+    def config(self, arch: str, n_models: int, steps: int):
         from bench.config import BenchConfig
 
-        s = self.s
-        return BenchConfig(schemes=(SCHEME,), archs=(arch,), activations=(ACTIVATION,), depths=(s.depth,),
-                           width=s.width, optimizer="momentum", lrs=(LR,), steps=s.steps, batch_size=BATCH,
-                           seeds=self.n_seeds, eval_every=s.steps, target_loss=None, batch_models=n_models,
-                           devices=1)
+        return BenchConfig(schemes=(SCHEMES[arch],), archs=(arch,), activations=(ACTIVATION,),
+                           depths=(self.s.depth,), width=self.s.width, optimizer="momentum", lrs=(LR,), steps=steps,
+                           batch_size=BATCH, seeds=self.n_seeds, eval_every=steps, target_loss=None,
+                           batch_models=n_models, devices=1)
 
     def initialized(self, arch: str):
         """The initial parameters of every seed for ``arch`` (:meth:`Engine.initialize`)."""
         from bench.engine import Engine
 
         if arch not in self._inits:
-            engine = Engine(self.dataset, self.config(arch, 1))
-            init = engine.initialize(engine.spec(arch, ACTIVATION, self.s.depth), [SCHEME], range(self.n_seeds))
-            if SCHEME in init.skipped:
-                raise RuntimeError(f"{SCHEME} does not apply to {arch}: {init.skipped[SCHEME]}")
+            scheme = SCHEMES[arch]
+            engine = Engine(self.dataset, self.config(arch, 1, self.s.steps))
+            init = engine.initialize(engine.spec(arch, ACTIVATION, self.s.depth), [scheme], range(self.n_seeds))
+            if scheme in init.skipped:
+                raise RuntimeError(f"{scheme} does not apply to {arch}: {init.skipped[scheme]}")
             self._inits[arch] = init
         return self._inits[arch]
 
-    def jobs(self, n_models: int) -> list:
+    def jobs(self, arch: str, n_models: int) -> list:
         from bench.engine import Job
 
-        return [Job(SCHEME, LR, i % self.n_seeds) for i in range(n_models)]
+        return [Job(SCHEMES[arch], LR, i % self.n_seeds) for i in range(n_models)]
 
-    def engine_run(self, arch: str, n_models: int) -> dict:
-        """``Engine.train`` on ``n_models`` models in one program: compile seconds, the first
-        call's seconds (compilation included), the second call's, and the mean final loss."""
+    def engine_run(self, arch: str, n_models: int, steps: int) -> dict:
+        """``Engine.train`` on ``n_models`` models in one program for ``steps`` steps: compile
+        seconds, the first call's seconds (compilation included), the second call's, and the
+        mean final training loss."""
         import numpy as np
 
         from bench.engine import Engine
 
-        key = (arch, n_models)
+        key = (arch, n_models, steps)
         if key not in self._runs:
-            init, jobs = self.initialized(arch), self.jobs(n_models)
-            engine = Engine(self.dataset, self.config(arch, n_models))
+            init, jobs = self.initialized(arch), self.jobs(arch, n_models)
+            engine = Engine(self.dataset, self.config(arch, n_models, steps))
             t0 = time.perf_counter()
             engine.train(init, jobs)
             first = time.perf_counter() - t0
@@ -160,9 +167,9 @@ def hand_written_loop(spec, x, y, steps: int) -> tuple[Callable, Callable]:
     return jax.jit(train), jax.jit(loss)
 
 
-def _hand_run(bench: EngineBench, arch: str, n_models: int) -> dict:
+def _hand_run(bench: EngineBench, arch: str, n_models: int, steps: int) -> dict:
     """The hand-written loop on the same ``n_models`` models as :meth:`EngineBench.engine_run`,
-    one at a time: compile seconds, the timed pass's seconds, the mean final loss."""
+    one at a time: compile seconds, the timed pass's seconds, the mean final training loss."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -172,9 +179,9 @@ def _hand_run(bench: EngineBench, arch: str, n_models: int) -> dict:
     init = bench.initialized(arch)
     x, y = jnp.asarray(bench.dataset.x_train), jnp.asarray(bench.dataset.y_train)
     _, data_keys, _ = init_keys(init.seeds)
-    models = [(jax.tree.map(lambda a, j=j: a[j.seed], init.params[SCHEME]), data_keys[j.seed])
-              for j in bench.jobs(n_models)]
-    train, loss = hand_written_loop(init.spec, x, y, bench.s.steps)
+    models = [(jax.tree.map(lambda a, j=j: a[j.seed], init.params[j.scheme]), data_keys[j.seed])
+              for j in bench.jobs(arch, n_models)]
+    train, loss = hand_written_loop(init.spec, x, y, steps)
     t0 = time.perf_counter()
     train = train.lower(*models[0], x, y).compile()
     compile_s = time.perf_counter() - t0
@@ -191,46 +198,61 @@ def _hand_run(bench: EngineBench, arch: str, n_models: int) -> dict:
 
 
 def _row(section: str, s: EngineSizes, arch: str, n_models: int) -> dict:
-    return {"section": section, "arch": arch, "models": n_models, "depth": s.depth, "width": s.width,
-            "steps": s.steps, "batch": BATCH}
+    return {"section": section, "arch": arch, "scheme": SCHEMES[arch], "models": n_models, "depth": s.depth,
+            "width": s.width, "steps": s.steps, "batch": BATCH}
 
 
 def _error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0][:300]
 
 
+def _compare(bench: EngineBench, arch: str, n: int) -> dict:
+    """One row of the comparison (see the module docstring): the engine at ``steps`` and
+    ``LONG * steps`` steps, the hand-written loop at ``LONG * steps``."""
+    steps = bench.s.steps
+    short, long_ = bench.engine_run(arch, n, steps), bench.engine_run(arch, n, LONG * steps)
+    hand = _hand_run(bench, arch, n, LONG * steps)
+    per_step = (long_["seconds"] - short["seconds"]) / ((LONG - 1) * steps)
+    row = {"engine_steps_per_s": round(n / per_step, 2) if per_step > 0 else None,  # None: lost in the noise
+           "engine_call_overhead_s": round(short["seconds"] - steps * per_step, 4) if per_step > 0 else None,
+           "engine_call_steps_per_s": round(n * LONG * steps / long_["seconds"], 2),
+           "hand_steps_per_s": round(n * LONG * steps / hand["seconds"], 2),
+           "engine_compile_s": round(long_["compile_s"], 3), "hand_compile_s": round(hand["compile_s"], 3),
+           "engine_final_loss": long_["final_train_loss"], "hand_final_loss": hand["final_train_loss"]}
+    if row["engine_steps_per_s"] is not None:
+        row["engine_over_hand"] = round(row["engine_steps_per_s"] / row["hand_steps_per_s"], 3)
+    row["engine_call_over_hand"] = round(row["engine_call_steps_per_s"] / row["hand_steps_per_s"], 3)
+    return row
+
+
 def throughput_records(bench: EngineBench, progress) -> list[dict]:
     """Per architecture and chunk size: steps/s of the engine and of the hand-written loop."""
-    s, out = bench.s, []
+    out = []
     for arch in COMPARE_ARCHS:
-        for n in s.compare_models:
-            row = _row("engine_throughput", s, arch, n)
+        for n in bench.s.compare_models:
+            row = _row("engine_throughput", bench.s, arch, n)
             try:
-                eng, hand = bench.engine_run(arch, n), _hand_run(bench, arch, n)
+                row.update(_compare(bench, arch, n))
             except Exception as err:  # e.g. out of memory: recorded, the other rows still run
                 row["error"] = _error(err)
                 progress(f"  {arch}, {n} model(s): {row['error']}")
-                out.append(row)
-                continue
-            row.update(engine_steps_per_s=round(n * s.steps / eng["seconds"], 2),
-                       hand_steps_per_s=round(n * s.steps / hand["seconds"], 2),
-                       engine_compile_s=round(eng["compile_s"], 3), hand_compile_s=round(hand["compile_s"], 3),
-                       engine_final_loss=eng["final_train_loss"], hand_final_loss=hand["final_train_loss"])
-            row["engine_over_hand"] = round(row["engine_steps_per_s"] / row["hand_steps_per_s"], 3)
-            progress(f"  {arch}, {n} model(s): engine {row['engine_steps_per_s']:.0f} steps/s, "
-                     f"hand-written {row['hand_steps_per_s']:.0f} steps/s")
+            else:
+                progress(f"  {arch}, {n} model(s): engine {row['engine_steps_per_s']} steps/s "
+                         f"({row['engine_call_steps_per_s']:.0f} with its evaluations), hand-written "
+                         f"{row['hand_steps_per_s']:.0f} steps/s")
             out.append(row)
     return out
 
 
 def batching_records(bench: EngineBench, progress) -> list[dict]:
-    """Per chunk size N: model-steps/s of ``Engine.train`` on N ``mlp`` models, the speed-up
+    """Per chunk size N: model-steps/s of ``Engine.train`` on N ``mlp`` models (``steps`` steps,
+    evaluations included), the speed-up
     over N = 1 (when N = 1 is measured), compile and first-call seconds."""
     s, out = bench.s, []
     for n in s.models:
         row = _row("engine_batching", s, BATCHING_ARCH, n)
         try:
-            run_ = bench.engine_run(BATCHING_ARCH, n)
+            run_ = bench.engine_run(BATCHING_ARCH, n, s.steps)
         except Exception as err:  # e.g. out of memory at the largest N: the smaller rows stand
             row["error"] = _error(err)
             progress(f"  {n} model(s) per program: {row['error']}")

@@ -50,13 +50,14 @@ CONCRETE = {
 }
 
 
-def digits_batch(n: int = 8) -> jax.Array:
-    return jax.random.uniform(jax.random.key(1), (n, N_IN))
+def digits_batch(n: int = 8) -> np.ndarray:
+    return np.random.default_rng(1).uniform(size=(n, N_IN)).astype(np.float32)
 
 
 @functools.cache
 def _built(arch: str) -> tuple[dict, tuple]:
-    """``({(scheme, activation): params}, (outputs, collected outputs, stats))``."""
+    """``({(scheme, activation): params}, forward)``, ``forward``: the outputs, the collected
+    outputs and stats, and the grad norms of a gradient of all ones (per layer, readout)."""
     a, s = get_arch(arch), spec(arch)
     rules = [jinit.get_scheme(name).rules(a.structure(spec(arch, act))) for name, act in CONCRETE[arch]]
 
@@ -65,7 +66,9 @@ def _built(arch: str) -> tuple[dict, tuple]:
     def build(key, x):
         drawn = [jinit.init(a.module(s), r, key, x[:1])["params"] for r in rules]
         collected, stats = a.module(s, collect=True).apply({"params": drawn[0]}, x)
-        return drawn, (a.module(s).apply({"params": drawn[0]}, x), collected, stats)
+        ones = jax.tree.map(jnp.ones_like, drawn[0])  # grad_norms must pick each layer's kernels
+        norms = (a.grad_norms(s, ones), a.readout_grad_norm(ones))
+        return drawn, (a.module(s).apply({"params": drawn[0]}, x), collected, stats, *norms)
 
     drawn, forward = build(jax.random.key(0), digits_batch())
     return dict(zip(CONCRETE[arch], drawn)), forward
@@ -96,18 +99,13 @@ _KERNEL_ENTRIES = {
 
 @pytest.mark.parametrize("arch", list(NOT_APPLICABLE))
 def test_outputs_stats_and_grad_norms(arch):
-    s, a = spec(arch), get_arch(arch)
-    p = params(arch, *CONCRETE[arch][0])
-    out, collected, stats = _built(arch)[1]
-    assert out.shape == (8, N_OUT) and stats.shape == (DEPTH, 3)
+    out, collected, stats, norms, readout = _built(arch)[1]
+    assert out.shape == (8, N_OUT) and stats.shape == (DEPTH, 3) and norms.shape == (DEPTH,)
     np.testing.assert_allclose(collected, out, rtol=1e-5, atol=1e-6)
     assert np.isfinite(out).all() and np.isfinite(stats[:, :2]).all() and (np.asarray(stats[:, 0]) > 0).all()
     assert np.isnan(stats[:, 2]).all()  # relu: no saturation statistic
-    ones = jax.tree.map(jnp.ones_like, p)  # a gradient tree: grad_norms must pick each layer's kernels
-    norms = a.grad_norms(s, ones)
-    assert norms.shape == (DEPTH,)
     np.testing.assert_allclose(norms, np.sqrt(_KERNEL_ENTRIES[arch]), rtol=1e-6)
-    np.testing.assert_allclose(a.readout_grad_norm(ones), np.sqrt(WIDTH * N_OUT), rtol=1e-6)
+    np.testing.assert_allclose(readout, np.sqrt(WIDTH * N_OUT), rtol=1e-6)
 
 
 @pytest.mark.parametrize("arch", list(NOT_APPLICABLE))
@@ -116,9 +114,9 @@ def test_program_size_does_not_grow_with_depth(arch):
 
     def n_eqns(depth):
         s = spec(arch, depth=depth)
-        x = jnp.zeros((2, N_IN))
-        p = jax.eval_shape(lambda: a.module(s).init(jax.random.key(0), x))
-        return len(jax.make_jaxpr(lambda p: a.module(s).apply(p, x))(p).eqns)
+        x = jax.ShapeDtypeStruct((2, N_IN), jnp.float32)
+        p = jax.eval_shape(lambda x: a.module(s).init(jax.random.key(0), x), x)
+        return len(jax.make_jaxpr(lambda p, x: a.module(s).apply(p, x))(p, x).eqns)
 
     assert n_eqns(2) == n_eqns(7)
 
@@ -155,7 +153,7 @@ def test_every_scheme_initializes_or_does_not_apply(arch):
     """Rules and jinit.init (traced abstractly: rule matching, layouts, slice counts and
     the initializers' shape checks all run) for every registered scheme."""
     s, a = spec(arch), get_arch(arch)
-    x = jnp.zeros((1, N_IN))
+    x = np.zeros((1, N_IN), np.float32)
     expected = jax.tree.map(lambda t: t.shape, jax.eval_shape(lambda: a.module(s).init(jax.random.key(0), x)))
     not_applicable = set()
     for name in jinit.scheme_names():
