@@ -25,7 +25,11 @@ structure the engine
 Devices: with several devices the model axis is sharded over a 1-D mesh
 ``("models",)`` (a chunk is padded to a multiple of the device count); a chunk
 with fewer models than devices shards the minibatch instead (mesh ``("data",)``).
-Results equal single-device ones up to float rounding in the reductions.
+Results equal single-device ones up to float rounding in the reductions. A
+multi-process launch (``jax.distributed.initialize()`` before :func:`bench.run`,
+one process per host) runs unchanged: the mesh spans every process's devices,
+each process supplies the shards of its own devices, results are gathered to
+every process, and only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -117,6 +121,25 @@ def _compile(lowered, opt_level: int) -> Any:
     return lowered.compile()
 
 
+def _global(x: Any, sharding: NamedSharding) -> jax.Array:
+    """``x`` (a host value, the same in every process) as an array with ``sharding``.
+    In a multi-process run (``jax.distributed.initialize()``) each process supplies
+    the shards of its own devices."""
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def _host(x: Any) -> Any:
+    """``x`` on the host; gathered from every process in a multi-process run."""
+    if jax.process_count() == 1:
+        return jax.device_get(x)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(x, tiled=True)
+
+
 def _finite(x) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
@@ -148,12 +171,19 @@ class Engine:
         self.devices = devices[: self.n_devices]
         self.timing = {"init_s": 0.0, "compile_s": 0.0, "train_s": 0.0}
         self._programs: dict[tuple, Any] = {}
+        # Several processes (a multi-host launch): every array is global, the model axis
+        # is always the one sharded, and the data are replicated on that mesh.
+        self.multi_process = jax.process_count() > 1
         d = dataset
-        self.x_train, self.y_train = jnp.asarray(d.x_train), jnp.asarray(d.y_train)
-        self.splits = tuple(self._chunks(x, y) for x, y in ((d.x_train, d.y_train), (d.x_val, d.y_val),
-                                                            (d.x_test, d.y_test)))
+        put = self._replicated if self.multi_process else jnp.asarray
+        self.x_train, self.y_train = put(d.x_train), put(d.y_train)
+        self.splits = tuple(tuple(put(a) for a in self._chunks(x, y))
+                            for x, y in ((d.x_train, d.y_train), (d.x_val, d.y_val), (d.x_test, d.y_test)))
         k = min(STATS_BATCH, len(d.x_train))
-        self.stats_batch = (jnp.asarray(d.x_train[:k]), jnp.asarray(d.y_train[:k]))
+        self.stats_batch = (put(d.x_train[:k]), put(d.y_train[:k]))
+
+    def _replicated(self, x: np.ndarray) -> jax.Array:
+        return _global(x, NamedSharding(Mesh(np.array(self.devices), ("models",)), P()))
 
     def spec(self, arch: str, activation: str, depth: int) -> NetSpec:
         d = self.dataset
@@ -168,7 +198,7 @@ class Engine:
         xp = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
         yp = np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])
         mask = np.concatenate([np.ones(n, bool), np.zeros(pad, bool)])
-        return tuple(jnp.asarray(a.reshape((n_chunks, chunk) + a.shape[1:])) for a in (xp, yp, mask))
+        return tuple(a.reshape((n_chunks, chunk) + a.shape[1:]) for a in (xp, yp, mask))
 
     # ------------------------------------------------------------------ initialization
 
@@ -228,7 +258,7 @@ class Engine:
     def _mesh(self, n_models: int) -> tuple[Mesh | None, str | None]:
         if self.n_devices == 1:
             return None, None
-        axis = "models" if n_models >= self.n_devices else "data"
+        axis = "models" if n_models >= self.n_devices or self.multi_process else "data"
         return Mesh(np.array(self.devices), (axis,)), axis
 
     def _program(self, kind: str, spec: NetSpec, n_models: int, build: Callable, *args) -> Any:
@@ -257,7 +287,8 @@ class Engine:
                 return jnp.mean(loss_and_metrics(module.apply({"params": params}, xb), yb, spec.task)[0])
 
             def step(i, st):
-                idx = jax.random.randint(jax.random.fold_in(st["key"], i), (batch,), 0, n)
+                key = jax.random.wrap_key_data(st["key"])
+                idx = jax.random.randint(jax.random.fold_in(key, i), (batch,), 0, n)
                 loss, grads = jax.value_and_grad(mean_loss)(st["params"], constrain(x[idx]), constrain(y[idx]))
                 updates, opt = tx.update(grads, st["opt"], st["params"])
                 params = optax.apply_updates(st["params"], jax.tree.map(lambda u: lr * u, updates))
@@ -310,19 +341,21 @@ class Engine:
             return tree
         # The model axis is split over the devices; with fewer models than devices
         # the models are replicated and each step's minibatch is split instead.
-        return jax.device_put(tree, NamedSharding(mesh, P("models") if axis == "models" else P()))
+        sharding = NamedSharding(mesh, P("models") if axis == "models" else P())
+        return jax.tree.map(lambda a: _global(a, sharding), tree)
 
     def train(self, init: Initialized, jobs: Sequence[Job], progress: Callable[[int], None] | None = None) -> list[dict]:
         """Trains ``jobs`` (schemes of ``init``) in one chunk; one record per job."""
         jobs = list(jobs)
-        n_models = -(-len(jobs) // self.n_devices) * self.n_devices if len(jobs) >= self.n_devices else len(jobs)
+        whole = len(jobs) >= self.n_devices or self.multi_process
+        n_models = -(-len(jobs) // self.n_devices) * self.n_devices if whole else len(jobs)
         padded = jobs + [jobs[-1]] * (n_models - len(jobs))
         t0, c0 = time.perf_counter(), self.timing["compile_s"]
         seed_index = {s: i for i, s in enumerate(init.seeds)}
         _, data_keys, _ = init_keys(init.seeds)
         params = _stack([_take(init.params[j.scheme], seed_index[j.seed]) for j in padded])
         lr = jnp.asarray([j.lr for j in padded], jnp.float32)
-        keys = jnp.stack([data_keys[seed_index[j.seed]] for j in padded])
+        keys = jax.random.key_data(jnp.stack([data_keys[seed_index[j.seed]] for j in padded]))
         tx = make_optimizer(self.config.optimizer)
         state = {"params": params, "opt": jax.vmap(tx.init)(params), "key": keys,
                  "bad": jnp.full((n_models,), -1, jnp.int32)}
@@ -331,7 +364,7 @@ class Engine:
         seconds = time.perf_counter() - t0
         self.timing["train_s"] += seconds - (self.timing["compile_s"] - c0)
         per_model = (seconds + init.seconds * len(jobs) / max(1, len(init.params) * len(init.seeds))) / len(jobs)
-        bad = np.asarray(state["bad"])
+        bad = np.asarray(_host(state["bad"]))
         return [self._record(init, job, i, curves, stats, int(bad[i]), per_model) for i, job in enumerate(jobs)]
 
     def _loop(self, spec: NetSpec, n_models: int, state, lr, progress):
@@ -341,20 +374,20 @@ class Engine:
         evaluate = self._program("eval", spec, n_models, self._eval_fn, state["params"], self.splits)
         a0, b0 = jnp.int32(0), jnp.int32(min(cfg.eval_every, cfg.steps))
         train = self._program("train", spec, n_models, self._train_fn, state, lr, a0, b0, self.x_train, self.y_train)
-        init_stats = jax.device_get(stats_fn(state["params"], xb, yb))
+        init_stats = _host(stats_fn(state["params"], xb, yb))
         points = cfg.eval_steps()
-        curves = [(0, np.asarray(evaluate(state["params"], self.splits)))]
+        curves = [(0, np.asarray(_host(evaluate(state["params"], self.splits))))]
         for a, b in zip(points[:-1], points[1:]):
             state = train(state, lr, jnp.int32(a), jnp.int32(b), self.x_train, self.y_train)
-            curves.append((b, np.asarray(evaluate(state["params"], self.splits))))  # host sync
+            curves.append((b, np.asarray(_host(evaluate(state["params"], self.splits)))))  # host sync
             if progress is not None:
                 progress(b - a)
             losses = np.stack([m[:, 0] for _, m in curves])
-            if ((np.asarray(state["bad"]) >= 0) | ~np.all(np.isfinite(losses), axis=0)).all():
+            if ((np.asarray(_host(state["bad"])) >= 0) | ~np.all(np.isfinite(losses), axis=0)).all():
                 if progress is not None:
                     progress(cfg.steps - b)
                 break
-        final_stats = jax.device_get(stats_fn(state["params"], xb, yb))
+        final_stats = _host(stats_fn(state["params"], xb, yb))
         return curves, (init_stats, final_stats), state
 
     def _record(self, init: Initialized, job: Job, i: int, curves, stats, bad: int, seconds: float) -> dict:

@@ -155,8 +155,8 @@ def run_hash(settings: str, arch: str, scheme: str, activation: str, depth: int,
 class ResultStore:
     """The results of one ``--out`` directory, saved atomically."""
 
-    def __init__(self, out_dir: str, config: dict, env: dict):
-        self.out_dir = out_dir
+    def __init__(self, out_dir: str, config: dict, env: dict, writer: bool = True):
+        self.out_dir, self.writer = out_dir, writer  # in a multi-process run only process 0 writes
         self.path = os.path.join(out_dir, RESULTS)
         self.data = {"format": FORMAT, "config": config, "env": env, "runs": [], "skipped": [], "timing": {}}
 
@@ -213,5 +213,7 @@ class ResultStore:
         self.data["skipped"].append(dict(entry))
 
     def save(self) -> None:
+        if not self.writer:
+            return
         os.makedirs(self.out_dir, exist_ok=True)
         atomic_write_text(self.path, json.dumps(jsonify(self.data), indent=1, allow_nan=False) + "\n")

@@ -153,8 +153,10 @@ def _open_store(config: BenchConfig, out_dir: str):
     existing = ResultStore.read(out_dir)
     if existing is not None:
         ResultStore.check_resumable(existing, cfg)
+    import jax
+
     engine = Engine(dataset, config)
-    store = ResultStore(out_dir, cfg, environment(devices_used=engine.n_devices))
+    store = ResultStore(out_dir, cfg, environment(devices_used=engine.n_devices), writer=jax.process_index() == 0)
     if existing is not None:
         store.adopt(existing)
     return engine, store
@@ -251,5 +253,5 @@ def _finish(engine, store, out_dir: str, t0: float, interrupted: bool, plots: bo
     store.data["timing"] = {**engine.timing, "wall_s": time.perf_counter() - t0}
     store.data["selection"] = select(store.data)
     store.save()
-    files = [store.path] + render(out_dir, store.data, plots=plots and not interrupted)
+    files = [store.path] + (render(out_dir, store.data, plots=plots and not interrupted) if store.writer else [])
     return Results(out_dir, store.data, files, interrupted)

@@ -223,6 +223,8 @@ Rule = tree.Rule
 # By role (a layer's kernels, Equinox/nnx weights included) or, in a bare tree, by Flax's names.
 _KERNELS = ("role:kernel", "role:attention_out", "*kernel")
 _BIASES = ("role:bias", "*bias")
+# Normalization scales and biases keep their layer's init (the "*bias" above would match them).
+_NORMS = Rule(("role:norm_bias", "role:scale"), None, required=False, what="normalization parameters (kept)")
 
 
 def _per_tensor_rules(scheme: Scheme, s: Structure) -> list:
@@ -232,7 +234,7 @@ def _per_tensor_rules(scheme: Scheme, s: Structure) -> list:
     if out_kernel:
         k, b = _readout_inits(scheme, s.activation)
         rules += [Rule(out_kernel[0], k, what="readout kernel"), Rule(out_bias[0], b, required=False, what="readout bias")]
-    return rules + [Rule(_KERNELS, kernel, what="kernels"), Rule(_BIASES, bias, required=False, what="biases")]
+    return rules + [_NORMS, Rule(_KERNELS, kernel, what="kernels"), Rule(_BIASES, bias, required=False, what="biases")]
 
 
 _SCHEMES: dict[str, Scheme] = {}
@@ -281,8 +283,8 @@ def _lsuv_step(key: Any, module: Any, variables: Any, batch: Any) -> tuple[Any, 
     return data_dependent.lsuv(key, module, variables, batch, pre_init=None)
 
 
-def _biases() -> Rule:
-    return Rule(_BIASES, basic.zeros(), required=False, what="biases")
+def _biases() -> list:
+    return [_NORMS, Rule(_BIASES, basic.zeros(), required=False, what="biases")]
 
 
 def _readout(s: Structure, init: Initializer) -> list:
@@ -296,7 +298,7 @@ def _fixup(s: Structure) -> list:
     kernel, bias = s.readout_patterns()
     rules = tree.fixup_rules(s.blocks, s.branch_layers, kernel + bias or None, others=_KERNELS,
                              scale=gain.gain_for(get_activation(s.activation)) ** 2, multipliers=s.gates or None)
-    return rules + [_biases()]
+    return rules + _biases()
 
 
 def _gated(kernel: Callable[[str], Initializer], gate: Callable[[Structure], float]) -> Callable[[Structure], list]:
@@ -307,8 +309,8 @@ def _gated(kernel: Callable[[str], Initializer], gate: Callable[[Structure], flo
         value = gate(s)
         gates = Rule(s.gates, basic.zeros() if value == 0 else basic.constant(value), expect=s.blocks,
                      what="residual gates")
-        return [gates] + _readout(s, kernel("linear")) + [Rule(_KERNELS, kernel(s.activation), what="kernels"),
-                                                          _biases()]
+        return [gates] + _readout(s, kernel("linear")) + [Rule(_KERNELS, kernel(s.activation), what="kernels")] \
+            + _biases()
 
     return rules
 
@@ -320,13 +322,13 @@ def _gpt2(s: Structure) -> list:
 def _zero(s: Structure) -> list:
     return [Rule(s.residual_outputs, basic.zeros(), expect=s.blocks * s.residual_per_block,
                  what="residual output projections"),
-            Rule(_KERNELS, structured.zero_hadamard(), what="kernels"), _biases()]
+            Rule(_KERNELS, structured.zero_hadamard(), what="kernels")] + _biases()
 
 
 def _conv(conv: Callable[[str], Initializer], dense: Callable[[str], Initializer]) -> Callable[[Structure], list]:
     def rules(s: Structure) -> list:
         return ([Rule(s.conv_kernels, conv(s.activation), what="conv kernels")] + _readout(s, dense("linear"))
-                + [Rule(_KERNELS, dense(s.activation), required=False, what="dense kernels"), _biases()])
+                + [Rule(_KERNELS, dense(s.activation), required=False, what="dense kernels")] + _biases())
 
     return rules
 
@@ -363,8 +365,8 @@ _MODEL_SCHEMES = (
     ),
     Scheme(
         "gpt2", _fixed(basic.normal),
-        "N(0, 0.02^2) everywhere; residual output projections N(0, (0.02/sqrt(2 n_layer))^2) "
-        "(here n_layer = blocks x residual projections per block / 2); biases 0",
+        "N(0, 0.02^2) everywhere; residual output projections N(0, (0.02/sqrt(N))^2), N = number of residual "
+        "writes (2 per transformer block: 0.02/sqrt(2 n_layer)); biases 0",
         "GPT-2's fixed-scale recipe: the residual stream's variance stays O(1) after all additions.",
         "Radford et al. 2019, Sec. 2.3 (jinit.gpt2_rules)", "model",
         model_rules=_gpt2, requires=frozenset({"residual"}),

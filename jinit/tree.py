@@ -689,8 +689,11 @@ def gpt2_rules(
 
     * residual output projections (``residual_pattern``: the attention and MLP
       projections that write into the residual stream):
-      :math:`\mathcal N\big(0, (\sigma/\sqrt{2 n_\text{layer}})^2\big)`, so the residual
-      stream's variance stays :math:`O(1)` after the :math:`2 n_\text{layer}` additions;
+      :math:`\mathcal N\big(0, (\sigma/\sqrt{N})^2\big)` with :math:`N = k\, n_\text{layer}`
+      the number of residual writes (:math:`k` = ``residual_per_block``, 2 in GPT-2:
+      :math:`\sigma/\sqrt{2 n_\text{layer}}`), so the residual stream's variance stays
+      :math:`O(1)` after the :math:`N` additions (the paper: "scale the weights of residual
+      layers by :math:`1/\sqrt N` where :math:`N` is the number of residual layers");
     * all biases: 0;
     * every other kernel and embedding table: :math:`\mathcal N(0, \sigma^2)`, :math:`\sigma = 0.02`.
 
@@ -721,7 +724,7 @@ def gpt2_rules(
     per_block = check_int("gpt2_rules", "residual_per_block", residual_per_block, 1)
     check_real("gpt2_rules", "stddev", stddev, nonnegative=True)
     residual = _patterns("gpt2_rules", "residual_pattern", residual_pattern)
-    res_std = float(stddev) / math.sqrt(2 * n_layers)
+    res_std = float(stddev) / math.sqrt(per_block * n_layers)  # 1/sqrt(number of residual writes)
     return [
         Rule(residual, basic.normal(stddev=res_std, generator=generator), expect=per_block * n_layers,
              what="residual output projections"),

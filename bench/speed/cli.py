@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine-parts", default="throughput,batching", metavar="A,B",
+                   help="parts of the engine section: throughput (against a hand-written loop), batching "
+                        "(models per program); default both")
     p.add_argument("--engine-models", type=int, nargs="+", metavar="N",
                    help="models per compiled program for the engine's batching table "
                         "(default 1 4 16 64, plus 256 on GPU/TPU; quick 1 4)")
@@ -97,6 +100,8 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine-depth", type=int, metavar="L", help="depth of the engine section's networks "
                                                                   "(default 20; quick 3)")
     p.add_argument("--engine-width", type=int, metavar="N", help="their width (default 64; quick 16)")
+    p.add_argument("--engine-repeats", type=int, default=3, metavar="R",
+                   help="timed calls per engine measurement, the least kept; fewer once 3 s were spent (default 3)")
 
 
 def selected_sections(args: argparse.Namespace) -> list[str]:
@@ -130,6 +135,10 @@ def _context(args: argparse.Namespace, console) -> tuple[list[str], Context] | N
     bad = set(dists) - set(tensor.DISTS)
     if bad:
         console.print(f"[red]unknown distributions: {', '.join(sorted(bad))}[/red]")
+        return None
+    bad = set(_split(args.engine_parts)) - set(engine.PARTS)
+    if bad:
+        console.print(f"[red]unknown engine parts: {', '.join(sorted(bad))}; valid: {', '.join(engine.PARTS)}[/red]")
         return None
 
     import jinit

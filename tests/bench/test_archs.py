@@ -42,7 +42,8 @@ def spec(arch: str, activation: str = "relu", **kw) -> NetSpec:
 # one per operation).
 CONCRETE = {
     "mlp": [("he_normal", "relu")],
-    "resmlp": [("he_normal", "relu"), ("fixup", "relu"), ("rezero", "relu"), ("skipinit", "relu"), ("zero", "relu")],
+    "resmlp": [("he_normal", "relu"), ("fixup", "relu"), ("rezero", "relu"), ("skipinit", "relu"), ("zero", "relu"),
+               ("gpt2", "relu")],
     "resmlp_ln": [("he_normal", "relu")],
     "cnn": [("he_normal", "relu"), ("delta_orthogonal", "tanh"), ("dirac", "relu")],
     "transformer": [("gpt2", "relu")],
@@ -236,6 +237,16 @@ def test_gpt2_on_transformer():
     for leaf in (blocks["attn"]["out"]["bias"], blocks["mlp"]["fc1"]["bias"], p["output"]["bias"]):
         np.testing.assert_array_equal(leaf, 0.0)
     np.testing.assert_array_equal(blocks["ln1"]["scale"], 1.0)
+
+
+def test_gpt2_on_resmlp_scales_by_the_number_of_residual_writes():
+    """One residual write per block: N = depth, std 0.02 / sqrt(depth) (GPT-2's 1/sqrt(N))."""
+    p = params("resmlp", "gpt2")
+    for w in p["blocks"]["fc2"]["kernel"]:
+        assert_var(w, 0.02**2 / DEPTH)
+    for w in p["blocks"]["fc1"]["kernel"]:
+        assert_var(w, 0.02**2)
+    np.testing.assert_array_equal(p["blocks"]["gate"], 1.0)
 
 
 def test_zero_on_resmlp():
