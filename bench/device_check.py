@@ -249,16 +249,15 @@ def _tree(data: dict) -> list[str]:
 
 
 def _engine(data: dict) -> list[str]:
-    rows = [(r["arch"], r["scheme"], r["models"], r.get("error") or _n(r["engine_steps_per_s"]),
-             _n(r.get("hand_steps_per_s")), _x(r.get("engine_over_hand")), _n(r.get("engine_call_steps_per_s")),
-             _n(r.get("engine_call_overhead_s"), ".3f"), _n(r.get("engine_compile_s"), ".1f"),
-             _n(r.get("engine_final_loss"), ".4g"), _n(r.get("hand_final_loss"), ".4g"))
-            for r in data.get("engine_throughput", [])]
+    rows = [(r["arch"], r["scheme"], r["models"], r["steps"], r.get("error") or _n(r["engine_steps_per_s"]),
+             _n(r.get("hand_steps_per_s")), _x(r.get("engine_over_hand")), _n(r.get("engine_compile_s"), ".1f"),
+             _n(r.get("hand_compile_s"), ".1f"), _n(r.get("engine_final_loss"), ".4g"),
+             _n(r.get("hand_final_loss"), ".4g")) for r in data.get("engine_throughput", [])]
     first = (data.get("engine_throughput") or [{}])[0]
     return ([f"Depth {first.get('depth')}, width {first.get('width')}, batch {first.get('batch')}; optimizer "
-             f"steps/s, compile excluded; 'whole call' includes the engine's evaluations and statistics.", ""]
-            + _table(("arch", "scheme", "models", "engine steps/s", "hand-written steps/s", "engine / hand",
-                      "engine whole call", "call overhead s", "engine compile s", "final loss engine", "hand"), rows))
+             "steps/s, compile excluded; the engine's time is its whole call (evaluations included).", ""]
+            + _table(("arch", "scheme", "models", "steps", "engine steps/s", "hand-written steps/s", "engine / hand",
+                      "engine compile s", "hand compile s", "final loss engine", "final loss hand"), rows))
 
 
 def _scaling(data: dict) -> list[str]:

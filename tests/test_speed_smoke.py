@@ -52,10 +52,40 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
     assert "jinit speed-up" in capsys.readouterr().out
 
 
+def test_engine_section_smoke(tmp_path, capsys):
+    """The engine section in its smallest mode: the expected rows, finite positive rates, and the
+    engine and the hand-written loop training the same models (equal final losses)."""
+    import math
+
+    out = tmp_path / "engine.json"
+    argv = ["--sections", "engine", "--engine-depth", "2", "--engine-width", "8", "--engine-steps", "2",
+            "--engine-models", "1", "2", "--engine-repeats", "1", "--no-torch", "--out", str(out)]
+    assert speed.main(argv) == 0
+    results = json.loads(out.read_text())
+    throughput, batching = results["engine_throughput"], results["engine_batching"]
+    assert [(r["arch"], r["scheme"], r["models"], r["steps"]) for r in throughput] == [
+        ("mlp", "he_normal", 1, 8), ("resmlp", "fixup", 1, 8)]
+    for r in throughput:
+        assert "error" not in r, r
+        for key in ("engine_steps_per_s", "hand_steps_per_s", "engine_over_hand", "engine_compile_s",
+                    "hand_compile_s"):
+            assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+        assert r["engine_final_loss"] == pytest.approx(r["hand_final_loss"], rel=1e-3)
+    assert [(r["arch"], r["models"], r["steps"]) for r in batching] == [("mlp", 1, 2), ("mlp", 2, 2)]
+    for r in batching:
+        assert "error" not in r, r
+        for key in ("model_steps_per_s", "speedup_vs_1", "compile_s", "first_call_s", "final_train_loss"):
+            assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+    assert batching[0]["speedup_vs_1"] == 1.0
+    printed = capsys.readouterr().out
+    assert "hand-written jit + optax loop" in printed and "Models per compiled program" in printed
+
+
 def test_bad_arguments_are_reported():
     assert speed.main(["--sizes", "tensor,bogus", "--no-torch"]) == 2
     assert speed.main(["--rng", "mt19937", "--no-torch"]) == 2
     assert speed.main(["--dists", "cauchy", "--no-torch"]) == 2
+    assert speed.main(["--sections", "engine", "--engine-parts", "batching,sharding", "--no-torch"]) == 2
 
 
 def test_sizes_is_a_deprecated_alias_of_sections(tmp_path, monkeypatch):

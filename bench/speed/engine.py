@@ -11,16 +11,14 @@ train at lr 0.01), the ``digits`` data (20% of the training split held out, as i
    :meth:`bench.engine.Engine.train` on a chunk of N models (default N = 1) against a minimal
    hand-written loop: ``jax.jit`` of a ``lax.fori_loop`` over ``optax.sgd(0.01, momentum=0.9)``
    steps, compiled once, training the same N models one after another from the same initial
-   parameters on the same minibatches (the engine's data keys). ``Engine.train`` is called once
-   (it compiles its programs), then timed on later calls (the least of up to ``--engine-repeats``,
-   3, within 3 s). Besides the steps, every engine
-   call evaluates the three splits at step 0 and at the end (``eval_every = steps``) and takes
-   per-layer statistics on 512 examples before and after; so the engine is timed at ``steps``
-   and at ``4 * steps`` steps, and the difference gives its time per step (``engine_steps_per_s``)
-   and the fixed cost of a call (``engine_call_overhead_s``); ``engine_call_steps_per_s`` is
-   the whole ``4 * steps`` call's rate. The hand loop runs ``4 * steps`` steps, once untimed,
-   then timed likewise. Both report the final training loss (whole training split): they train the same
-   models, so the two agree up to float rounding.
+   parameters on the same minibatches (the engine's data keys). Both run ``4 * steps`` steps
+   (200 by default, the benchmark's default). ``Engine.train`` is called once (it compiles its
+   programs), then timed on later calls (the least of up to ``--engine-repeats``, 3, within
+   3 s); the hand loop likewise. The engine's time is the whole call: besides the steps it
+   evaluates the three splits at step 0 and at the end (``eval_every = steps``) and takes
+   per-layer statistics on 512 examples before and after, a fixed cost per call that the
+   hand loop does not pay. Both report the final training loss (whole training split): they
+   train the same models, so the two agree up to float rounding.
 2. **Models per compiled program** (``engine_batching``): model-steps per second of
    ``Engine.train`` on N = 1, 4, 16, 64 models (on GPU/TPU also 256) of the ``mlp`` in one
    compiled program (``BenchConfig(batch_models=N)``), each timed after a first call, and its
@@ -47,7 +45,7 @@ ACTIVATION, LR, BATCH = "relu", 0.01, 128
 SCHEMES = {"mlp": "he_normal", "resmlp": "fixup"}  # per architecture: one under which it trains
 COMPARE_ARCHS = ("mlp", "resmlp")
 BATCHING_ARCH = "mlp"
-LONG = 4  # the comparison's second, longer engine call: LONG * steps
+LONG = 4  # the comparison runs LONG * steps steps: the engine's evaluations are a small part of a call
 TIMED_S = 3.0  # timed calls of one measurement stop after this many seconds (at least one runs)
 MAX_SEEDS = 8  # distinct initial parameters; larger chunks repeat them (the cost is the same)
 
@@ -102,8 +100,8 @@ def best_time(fn: Callable, repeats: int) -> tuple[float, Any]:
 
 
 class EngineBench:
-    """Engines and initial parameters for one :class:`EngineSizes`, built once each: the
-    comparison and the batching table share the ``mlp`` engines of equal chunk size."""
+    """The data, the initial parameters per architecture (built once) and the engine runs
+    (one per architecture, chunk size and step count, measured once) of one :class:`EngineSizes`."""
 
     def __init__(self, s: EngineSizes):
         from bench.data import load_dataset, with_validation
@@ -112,7 +110,7 @@ class EngineBench:
         self.dataset = with_validation(load_dataset("digits"), 0.2)
         self.n_seeds = min(MAX_SEEDS, max(s.models + s.compare_models))
         self._inits: dict[str, Any] = {}
-        self._runs: dict[tuple[str, int], dict] = {}
+        self._runs: dict[tuple[str, int, int], dict] = {}
 
     def config(self, arch: str, n_models: int, steps: int):
         from bench.config import BenchConfig
@@ -215,60 +213,47 @@ def _hand_run(bench: EngineBench, arch: str, n_models: int, steps: int) -> dict:
             "final_train_loss": float(np.mean([float(loss(p, x, y)) for p in finals]))}
 
 
-def _row(section: str, s: EngineSizes, arch: str, n_models: int) -> dict:
+def _row(section: str, s: EngineSizes, arch: str, n_models: int, steps: int) -> dict:
     return {"section": section, "arch": arch, "scheme": SCHEMES[arch], "models": n_models, "depth": s.depth,
-            "width": s.width, "steps": s.steps, "batch": BATCH}
+            "width": s.width, "steps": steps, "batch": BATCH}
 
 
 def _error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0][:300]
 
 
-def _compare(bench: EngineBench, arch: str, n: int) -> dict:
-    """One row of the comparison (see the module docstring): the engine at ``steps`` and
-    ``LONG * steps`` steps, the hand-written loop at ``LONG * steps``."""
-    steps = bench.s.steps
-    short, long_ = bench.engine_run(arch, n, steps), bench.engine_run(arch, n, LONG * steps)
-    hand = _hand_run(bench, arch, n, LONG * steps)
-    per_step = (long_["seconds"] - short["seconds"]) / ((LONG - 1) * steps)
-    row = {"engine_steps_per_s": round(n / per_step, 2) if per_step > 0 else None,  # None: lost in the noise
-           "engine_call_overhead_s": round(short["seconds"] - steps * per_step, 4) if per_step > 0 else None,
-           "engine_call_steps_per_s": round(n * LONG * steps / long_["seconds"], 2),
-           "hand_steps_per_s": round(n * LONG * steps / hand["seconds"], 2),
-           "engine_compile_s": round(long_["compile_s"], 3), "hand_compile_s": round(hand["compile_s"], 3),
-           "engine_final_loss": long_["final_train_loss"], "hand_final_loss": hand["final_train_loss"]}
-    if row["engine_steps_per_s"] is not None:
-        row["engine_over_hand"] = round(row["engine_steps_per_s"] / row["hand_steps_per_s"], 3)
-    row["engine_call_over_hand"] = round(row["engine_call_steps_per_s"] / row["hand_steps_per_s"], 3)
-    return row
-
-
 def throughput_records(bench: EngineBench, progress) -> list[dict]:
-    """Per architecture and chunk size: steps/s of the engine and of the hand-written loop."""
-    out = []
+    """Per architecture and chunk size: steps/s of the engine and of the hand-written loop, both
+    at ``LONG * steps`` steps (the engine's evaluations then cost a few percent)."""
+    steps, out = LONG * bench.s.steps, []
     for arch in COMPARE_ARCHS:
         for n in bench.s.compare_models:
-            row = _row("engine_throughput", bench.s, arch, n)
+            row = _row("engine_throughput", bench.s, arch, n, steps)
             try:
-                row.update(_compare(bench, arch, n))
+                eng, hand = bench.engine_run(arch, n, steps), _hand_run(bench, arch, n, steps)
             except Exception as err:  # e.g. out of memory: recorded, the other rows still run
                 row["error"] = _error(err)
                 progress(f"  {arch}, {n} model(s): {row['error']}")
-            else:
-                progress(f"  {arch}, {n} model(s): engine {row['engine_steps_per_s']} steps/s "
-                         f"({row['engine_call_steps_per_s']:.0f} with its evaluations), hand-written "
-                         f"{row['hand_steps_per_s']:.0f} steps/s")
+                out.append(row)
+                continue
+            row.update(engine_steps_per_s=round(n * steps / eng["seconds"], 2),
+                       hand_steps_per_s=round(n * steps / hand["seconds"], 2),
+                       engine_compile_s=round(eng["compile_s"], 3), hand_compile_s=round(hand["compile_s"], 3),
+                       engine_final_loss=eng["final_train_loss"], hand_final_loss=hand["final_train_loss"])
+            row["engine_over_hand"] = round(row["engine_steps_per_s"] / row["hand_steps_per_s"], 3)
+            progress(f"  {arch}, {n} model(s): engine {row['engine_steps_per_s']:.0f} steps/s, "
+                     f"hand-written {row['hand_steps_per_s']:.0f} steps/s")
             out.append(row)
     return out
 
 
 def batching_records(bench: EngineBench, progress) -> list[dict]:
     """Per chunk size N: model-steps/s of ``Engine.train`` on N ``mlp`` models (``steps`` steps,
-    evaluations included), the speed-up
-    over N = 1 (when N = 1 is measured), compile and first-call seconds."""
+    evaluations included), the speed-up over N = 1 (when N = 1 is measured), compile and
+    first-call seconds."""
     s, out = bench.s, []
     for n in s.models:
-        row = _row("engine_batching", s, BATCHING_ARCH, n)
+        row = _row("engine_batching", s, BATCHING_ARCH, n, s.steps)
         try:
             run_ = bench.engine_run(BATCHING_ARCH, n, s.steps)
         except Exception as err:  # e.g. out of memory at the largest N: the smaller rows stand
@@ -291,13 +276,12 @@ def batching_records(bench: EngineBench, progress) -> list[dict]:
 
 def run(ctx: Context) -> dict:
     s = sizes(ctx.args)
-    ctx.progress(f"engine: depth {s.depth}, width {s.width}, {s.steps} steps per call; models per program "
-                 f"{list(s.models)}, against a hand-written loop at {list(s.compare_models)}")
-    parts = {p.strip() for p in ctx.args.engine_parts.split(",")}  # checked by the command line
+    parts = [p.strip() for p in ctx.args.engine_parts.split(",")]  # checked by the command line
+    ctx.progress(f"engine ({', '.join(parts)}): depth {s.depth}, width {s.width}, {s.steps} steps per call; models "
+                 f"per program {list(s.models)}, against a hand-written loop {list(s.compare_models)}")
     bench = EngineBench(s)
     return {key: records(bench, ctx.progress) for part, (key, records) in PARTS.items() if part in parts}
 
 
-# The parts of the section: (results key, measurement), in the order they run (the batching
-# table reuses the comparison's mlp engine of the same chunk size).
+# The parts of the section: (results key, measurement), in the order they run.
 PARTS = {"throughput": ("engine_throughput", throughput_records), "batching": ("engine_batching", batching_records)}

@@ -110,21 +110,18 @@ def _depth_table(rows: list[dict]):
 def _engine_throughput_table(rows: list[dict]):
     from rich.table import Table
 
-    t = Table(title="Engine.train vs a hand-written jit + optax loop (optimizer steps/s, compile excluded; "
-                    "'whole call' includes the engine's evaluations and statistics)")
-    for col in ("arch", "models", "engine", "hand-written", "engine / hand", "engine, whole call",
-                "call overhead s", "compile s engine / hand", "final loss engine / hand"):
-        t.add_column(col, justify="left" if col == "arch" else "right")
+    t = Table(title="Engine.train vs a hand-written jit + optax loop (optimizer steps/s, compile excluded; the "
+                    "engine's whole call, evaluations included)")
+    for col in ("arch", "scheme", "models", "steps", "engine steps/s", "hand steps/s", "engine / hand",
+                "compile s engine / hand", "final loss engine / hand"):
+        t.add_column(col, justify="left" if col in ("arch", "scheme") else "right")
     for r in rows:
         if "error" in r:
-            t.add_row(r["arch"], str(r["models"]), "error", r["error"][:40], *[""] * 5)
+            t.add_row(r["arch"], r["scheme"], str(r["models"]), str(r["steps"]), "error", r["error"][:40], "", "", "")
             continue
-        eng = r["engine_steps_per_s"]
         t.add_row(
-            r["arch"], str(r["models"]), "-" if eng is None else f"{eng:,.0f}", f"{r['hand_steps_per_s']:,.0f}",
-            f"{r['engine_over_hand']:.2f}x" if "engine_over_hand" in r else "-",
-            f"{r['engine_call_steps_per_s']:,.0f} ({r['engine_call_over_hand']:.2f}x)",
-            "-" if r["engine_call_overhead_s"] is None else f"{r['engine_call_overhead_s']:.3f}",
+            r["arch"], r["scheme"], str(r["models"]), str(r["steps"]), f"{r['engine_steps_per_s']:,.0f}",
+            f"{r['hand_steps_per_s']:,.0f}", f"{r['engine_over_hand']:.2f}x",
             f"{r['engine_compile_s']:.2f} / {r['hand_compile_s']:.2f}",
             f"{_fmt_loss(r['engine_final_loss'])} / {_fmt_loss(r['hand_final_loss'])}",
         )

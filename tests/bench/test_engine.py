@@ -4,6 +4,8 @@ sharding of the model axis, divergence, skipping, post-init steps, regression.""
 import json
 
 import jax
+
+import jinit
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -134,3 +136,24 @@ def test_post_init_step_runs_lsuv(engine):
     assert report["converged_layers"] == 4
     assert all(abs(v - 1) < 0.1 for v in report["var_after"])
     json.dumps(run, allow_nan=False)
+
+
+@pytest.mark.slow
+def test_every_architecture_end_to_end(tmp_path):
+    """Each registered architecture trains through bench.run on 4x4 'images' (16 features)."""
+    import bench
+    from bench.archs import ARCHS
+
+    config = bench.BenchConfig(schemes=("he_normal", "fixup", "gpt2", "delta_orthogonal"), archs=tuple(ARCHS),
+                               activations=("relu",), depths=(2,), width=16, lrs=(0.01, 0.03), steps=6,
+                               eval_every=3, batch_size=16, seeds=2, devices=1,
+                               dataset="teacher:n_train=96,n_test=32,dim=16,classes=3")
+    results = bench.run(config, str(tmp_path), plots=False)
+    trained = {(r["arch"], r["scheme"]) for r in results.runs}
+    expected = {(a, s) for a in ARCHS for s in config.schemes
+                if jinit.get_scheme(s).unavailable(ARCHS[a].structure(bench.archs.NetSpec(a, 2, 16, "relu", 16, 3)))
+                is None}
+    assert trained == expected
+    assert {(s["arch"], s["scheme"]) for s in results.skipped} == {(a, s) for a in ARCHS for s in config.schemes} - expected
+    assert all(r["loss_curve"][0][1] is not None and len(r["init_stats"]["activation_std"]) == 2 for r in results.runs)
+    assert len(results.selection) == len(expected)

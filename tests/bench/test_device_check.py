@@ -1,0 +1,54 @@
+"""``python -m bench.device_check --tiny``: every step runs and the summary names each one.
+Figures are recorded, never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench import device_check
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEPS = ("environment", "speed_tensor", "speed_orthogonal", "speed_tree", "speed_engine", "scaling", "bench",
+         "speed_first_params")
+
+
+def test_budgets_fit_the_total():
+    steps = device_check.plan("out", tiny=False, accelerator=True)
+    assert ("environment",) + tuple(s.name for s in steps) == STEPS
+    assert device_check._BUDGETS["environment"] + sum(s.budget_s for s in steps) == device_check.TOTAL_S
+    assert all(s.budget_s > 0 for s in device_check.plan("out", tiny=True, accelerator=False))
+
+
+def test_a_failing_or_slow_step_is_recorded(tmp_path):
+    (tmp_path / "logs").mkdir()
+    fail = device_check.Step("boom", "fails", ("-c", "import sys; print('bad input'); sys.exit(3)"), "x.json", 30)
+    slow = device_check.Step("slow", "sleeps", ("-c", "import time; time.sleep(60)"), "y.json", 1)
+    quiet = device_check.Step("quiet", "writes nothing", ("-c", "pass"), "z.json", 30)
+    failed, stopped, missing = (device_check.run_step(s, str(tmp_path), s.budget_s) for s in (fail, slow, quiet))
+    assert failed["status"] == "failed" and "exit status 3" in failed["error"] and "bad input" in failed["error"]
+    assert stopped["status"] == "timed out" and stopped["seconds"] < 30
+    assert missing["status"] == "failed" and "no z.json" in missing["error"]
+
+
+@pytest.mark.slow
+def test_tiny_device_check_writes_every_file(tmp_path):
+    out = tmp_path / "check"
+    done = subprocess.run([sys.executable, "-m", "bench.device_check", "--tiny", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for path in ("README.md", "steps.json", "environment.json", "speed/tensor.json", "speed/orthogonal.json",
+                 "speed/tree.json", "speed/engine.json", "speed/first_params.json", "scaling.json",
+                 "bench/results.json", "bench/summary.md"):
+        assert (out / path).is_file(), path
+    readme = (out / "README.md").read_text()
+    for step in STEPS:
+        assert f"| {step} |" in readme and f"logs/{step}.log" in readme, step
+    records = json.loads((out / "steps.json").read_text())
+    assert [r["step"] for r in records] == list(STEPS) and all(r["status"] == "ok" for r in records)
+    scaling = json.loads((out / "scaling.json").read_text())
+    assert [r["models"] for r in scaling["engine_batching"]] == [1, 2]
