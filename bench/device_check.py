@@ -22,10 +22,12 @@ speed_first_params  speed/first_params.json      ``... --sections first_params``
 ==================  ===========================  ============================================
 
 Then ``DIR/README.md``: the device and versions, each step's status, seconds and command, and
-each figure as a table with its source file; each step's output is in ``DIR/logs/<step>.log``.
-On accelerators torch is left out of the speed sections (its initializers run on the CPU).
-``--tiny`` shrinks every step (tiny shapes, a few steps, a ``quick``-like benchmark) so that the
-whole check runs on a CPU in about a minute: the tests run it, so it does not rot.
+each figure as a table with its source file; ``DIR/steps.json`` has the steps' records and
+``DIR/logs/<step>.log`` each step's output. On accelerators torch is left out of the speed
+sections (its initializers run on the CPU). ``--tiny`` shrinks every step (tiny shapes, a few
+steps, a ``quick``-like benchmark on one structure) so that the whole check runs on a CPU in a
+minute or two (each step still starts a Python process and compiles its programs): the tests
+run it, so it does not rot. Exit status: 0 when every step succeeded, else 1.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ def plan(out: str, tiny: bool, accelerator: bool) -> list[Step]:
     no_torch = ("--no-torch",) if tiny or accelerator else ()
     models = ("1", "2") if tiny else ("1", "4", "16", "64") + (("256",) if accelerator else ())
     engine_size = (("--engine-depth", "2", "--engine-width", "8", "--engine-steps", "2", "--engine-repeats", "1")
-                   if tiny else ("--engine-steps", "200" if accelerator else "50"))
-    t = _tiny_options() if tiny else {}
+                   if tiny else ("--engine-steps", "200" if accelerator else "40"))
+    t = _TINY if tiny else {}
     budgets = _TINY_BUDGETS if tiny else _BUDGETS
     steps = [
         ("speed_tensor", "initializer speed: dense and conv kernels",
@@ -99,23 +101,22 @@ def plan(out: str, tiny: bool, accelerator: bool) -> list[Step]:
     return [Step(name, what, argv, output, budgets[name]) for name, what, argv, output in steps]
 
 
-# Seconds per step; they add up to TOTAL_S with the environment's.
+# Seconds per step; they add up to TOTAL_S. --tiny's are only caps (a tiny step takes seconds).
 _BUDGETS = {"environment": 15, "speed_tensor": 35, "speed_orthogonal": 35, "speed_tree": 30, "speed_engine": 65,
             "scaling": 65, "bench": 110, "speed_first_params": 95}
 _TINY_BUDGETS = {"environment": 30, "speed_tensor": 30, "speed_orthogonal": 30, "speed_tree": 30,
                  "speed_engine": 60, "scaling": 40, "bench": 50, "speed_first_params": 40}
 
 
-def _tiny_options() -> dict[str, tuple[str, ...]]:
-    """Per step, the options of ``--tiny``: tiny shapes, one round, a few training steps."""
-    return {
-        "tensor": ("--shape", "64x64", "--dists", "normal", "--rng", "jax", "--repeats", "1", "--warmup", "1"),
-        "orthogonal": ("--orthogonal-n", "16", "--orthogonal-repeats", "1", "--rng", "jax"),
-        "tree": ("--tree-layers", "2", "--tree-width", "32", "--tree-repeats", "1", "--no-flax-tree", "--rng", "jax"),
-        "bench": ("--preset", "quick", "--arch", "mlp", "--schemes", "he_normal,glorot_normal", "--seeds", "1",
-                  "--lr", "0.02", "--steps", "4", "--eval-every", "2", "--no-plots"),
-        "first_params": ("--first-params-depths", "2", "--first-params-width", "8"),
-    }
+# The options of --tiny per command: tiny shapes, one round, a few training steps, one structure.
+_TINY = {
+    "tensor": ("--shape", "64x64", "--dists", "normal", "--rng", "jax", "--repeats", "1", "--warmup", "1"),
+    "orthogonal": ("--orthogonal-n", "16", "--orthogonal-repeats", "1", "--rng", "jax"),
+    "tree": ("--tree-layers", "2", "--tree-width", "32", "--tree-repeats", "1", "--no-flax-tree", "--rng", "jax"),
+    "bench": ("--preset", "quick", "--arch", "mlp", "--schemes", "he_normal,glorot_normal", "--seeds", "1",
+              "--lr", "0.02", "--steps", "4", "--eval-every", "2", "--no-plots"),
+    "first_params": ("--first-params-depths", "2", "--first-params-width", "8"),
+}
 
 
 def _environment_step(out: str, tiny: bool) -> Step:
@@ -129,26 +130,30 @@ def _environment_step(out: str, tiny: bool) -> Step:
 
 def _child_env() -> dict[str, str]:
     """The environment of a step: this one, with the repository on ``PYTHONPATH`` so the
-    children import this ``bench`` wherever they start."""
+    children import this ``bench`` wherever they start, and (unless set) JAX's GPU memory
+    preallocation off: ``first_params`` starts processes of its own, which would find 75% of
+    the GPU taken by their parent."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     return env
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the step's process group (the benchmark saves its files on it), SIGKILL after
-    :data:`GRACE_S` s; the group, because some steps start processes of their own."""
-    for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, None)):
+    """SIGTERM to the step's process group (the benchmark saves its files on it), then after at
+    most :data:`GRACE_S` s SIGKILL to what is left of it: the group, because some steps start
+    processes of their own."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
-            proc.wait(timeout=wait)
-            return
+            proc.wait(timeout=GRACE_S)
         except subprocess.TimeoutExpired:
-            continue
+            pass
+    proc.wait()
 
 
 def _tail(path: str, lines: int = 3) -> str:
@@ -175,6 +180,9 @@ def run_step(step: Step, out: str, budget_s: float) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             _stop(proc)
             rc = None
+        except BaseException:  # Ctrl-C: the step runs in its own session, so stop it here
+            _stop(proc)
+            raise
     rec["seconds"] = round(time.perf_counter() - t0, 1)
     if rc is None:
         rec.update(status="timed out", error=f"stopped after its budget of {budget_s:.0f} s; {_tail(log)}")
@@ -220,7 +228,10 @@ def _line(rec: dict) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join("-" if c is None else str(c) for c in row) + " |" for row in rows]
+    def cell(c: Any) -> str:
+        return "-" if c is None else str(c).replace("|", "\\|")  # a "|" in an error would split the cell
+
+    return lines + ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
 
 
 def _x(value: float | None, digits: int = 2) -> str | None:
@@ -233,7 +244,7 @@ def _n(value: float | None, fmt: str = ",.0f") -> str | None:
 
 def _tensor(data: dict) -> list[str]:
     rows = [(r["group"], r["rng"], r["jinit_ms"], _x(r.get("vs_jax_nn")), _x(r.get("vs_torch_alloc")),
-             _x(r.get("fill_fraction"))) for r in data.get("tensor_ratios", [])]
+             _n(r.get("fill_fraction"), ".2f")) for r in data.get("tensor_ratios", [])]
     return _table(("case", "rng", "jinit ms", "vs jax.nn", "vs torch (alloc)", "fill / jinit"), rows)
 
 
@@ -244,7 +255,8 @@ def _orthogonal(data: dict) -> list[str]:
 
 
 def _tree(data: dict) -> list[str]:
-    rows = [(r["name"], r["seconds"], _x(r.get("vs_jax_nn")), _x(r.get("vs_torch"))) for r in data.get("tree_ratios", [])]
+    rows = [(r["name"], r["seconds"], _x(r.get("vs_jax_nn")), _x(r.get("vs_torch")))
+            for r in data.get("tree_ratios", [])]
     return _table(("who", "seconds", "vs jax.nn", "vs torch"), rows)
 
 

@@ -15,6 +15,7 @@ from bench import speed  # noqa: E402
 def test_speed_benchmark_smoke(tmp_path, capsys):
     out = tmp_path / "speed.json"
     argv = [
+        "--sections", "tensor,orthogonal,tree,depth,first_params",  # engine: its own test below
         "--shape", "32x48", "--dists", "normal,truncated_normal",
         "--orthogonal-n", "16",
         "--tree-layers", "2", "--tree-width", "32",
@@ -64,18 +65,19 @@ def test_engine_section_smoke(tmp_path, capsys):
     results = json.loads(out.read_text())
     throughput, batching = results["engine_throughput"], results["engine_batching"]
     assert [(r["arch"], r["scheme"], r["models"], r["steps"]) for r in throughput] == [
-        ("mlp", "he_normal", 1, 8), ("resmlp", "fixup", 1, 8)]
+        ("mlp", "he_normal", 1, 10), ("resmlp", "fixup", 1, 10)]
     for r in throughput:
         assert "error" not in r, r
-        for key in ("engine_steps_per_s", "hand_steps_per_s", "engine_over_hand", "engine_compile_s",
-                    "hand_compile_s"):
+        for key in ("engine_steps_per_s", "hand_steps_per_s", "engine_over_hand"):
             assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+        assert r["engine_compile_s"] >= 0 and r["hand_compile_s"] >= 0  # ~0 from the tests' compilation cache
         assert r["engine_final_loss"] == pytest.approx(r["hand_final_loss"], rel=1e-3)
     assert [(r["arch"], r["models"], r["steps"]) for r in batching] == [("mlp", 1, 2), ("mlp", 2, 2)]
     for r in batching:
         assert "error" not in r, r
-        for key in ("model_steps_per_s", "speedup_vs_1", "compile_s", "first_call_s", "final_train_loss"):
+        for key in ("model_steps_per_s", "speedup_vs_1", "first_call_s", "final_train_loss"):
             assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+        assert r["compile_s"] >= 0
     assert batching[0]["speedup_vs_1"] == 1.0
     printed = capsys.readouterr().out
     assert "hand-written jit + optax loop" in printed and "Models per compiled program" in printed

@@ -31,9 +31,18 @@ under the same conditions):
    freed before the next, so memory stays at one leaf) with jinit, jax.nn and
    torch, plus jinit through ``jax.jit(flax_model.init)`` as one program.
 4. **Depth**: compile time and training-step time of the benchmark's scanned
-   MLP (:mod:`bench.model`, ``nn.scan`` over the hidden layers) at depth 10, 100,
-   1000, and the compile time of the same network unrolled (one ``Dense`` per
-   layer) up to ``--unrolled-max-depth``.
+   MLP (:class:`bench.archs.mlp.MLP`, ``nn.scan`` over the hidden layers) at depth 10, 100,
+   1000, and the compile time of the same network unrolled
+   (:class:`bench.archs.mlp.UnrolledMLP`, one ``Dense`` per layer) up to
+   ``--unrolled-max-depth``; both initialized by ``jinit.init`` with ``he_normal``'s rules.
+5. **Engine** (:mod:`~bench.speed.engine`): optimizer steps per second of the training
+   engine (:meth:`bench.engine.Engine.train`, 200 steps of a depth-20 width-64 ``mlp`` and
+   ``resmlp`` on digits) against a minimal hand-written ``jax.jit`` + ``optax`` loop training the
+   same models, and model-steps per second with 1, 4, 16, 64 (GPU/TPU: 256) models per
+   compiled program, compile time apart (``--engine-parts``, ``--engine-models``,
+   ``--engine-steps``; ``--quick``: depth 3, width 16).
+6. **First parameters**: time to the first parameters of the unrolled MLP in a fresh
+   process, ``jinit.init`` against ``jax.jit(module.init)`` and eager ``module.init``.
 
 Every case is warmed up (compilation excluded), then the cases of a section are
 run round-robin ``--repeats`` times; min and median wall-clock times are
@@ -53,7 +62,7 @@ start and end. No test asserts on timings.
 
 The package: :mod:`bench.speed.harness` (:class:`Case`, :func:`run_cases`), one
 module per section (:mod:`~bench.speed.tensor`, :mod:`~bench.speed.orthogonal`,
-:mod:`~bench.speed.tree`, :mod:`~bench.speed.depth`,
+:mod:`~bench.speed.tree`, :mod:`~bench.speed.depth`, :mod:`~bench.speed.engine`,
 :mod:`~bench.speed.first_params`), :mod:`bench.speed.tables` (the printed
 tables) and :mod:`bench.speed.cli` (the command line).
 """

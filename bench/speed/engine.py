@@ -11,7 +11,7 @@ train at lr 0.01), the ``digits`` data (20% of the training split held out, as i
    :meth:`bench.engine.Engine.train` on a chunk of N models (default N = 1) against a minimal
    hand-written loop: ``jax.jit`` of a ``lax.fori_loop`` over ``optax.sgd(0.01, momentum=0.9)``
    steps, compiled once, training the same N models one after another from the same initial
-   parameters on the same minibatches (the engine's data keys). Both run ``4 * steps`` steps
+   parameters on the same minibatches (the engine's data keys). Both run ``5 * steps`` steps
    (200 by default, the benchmark's default). ``Engine.train`` is called once (it compiles its
    programs), then timed on later calls (the least of up to ``--engine-repeats``, 3, within
    3 s); the hand loop likewise. The engine's time is the whole call: besides the steps it
@@ -45,7 +45,7 @@ ACTIVATION, LR, BATCH = "relu", 0.01, 128
 SCHEMES = {"mlp": "he_normal", "resmlp": "fixup"}  # per architecture: one under which it trains
 COMPARE_ARCHS = ("mlp", "resmlp")
 BATCHING_ARCH = "mlp"
-LONG = 4  # the comparison runs LONG * steps steps: the engine's evaluations are a small part of a call
+LONG = 5  # the comparison runs LONG * steps steps: the engine's evaluations are a small part of a call
 TIMED_S = 3.0  # timed calls of one measurement stop after this many seconds (at least one runs)
 MAX_SEEDS = 8  # distinct initial parameters; larger chunks repeat them (the cost is the same)
 
@@ -73,7 +73,7 @@ def sizes(args) -> EngineSizes:
     return EngineSizes(
         depth=args.engine_depth or (3 if args.quick else 20),
         width=args.engine_width or (16 if args.quick else 64),
-        steps=args.engine_steps or (10 if args.quick else 50),
+        steps=args.engine_steps or (10 if args.quick else 40),
         models=tuple(args.engine_models or ((1, 4) if args.quick else models)),
         compare_models=tuple(args.engine_compare_models or (1,)),
         repeats=args.engine_repeats,

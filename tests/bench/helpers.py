@@ -1,6 +1,6 @@
 """Test helpers for the benchmark's MLP: an independent reference forward pass and
-conversions between the scanned parameters of ``bench.model.MLP`` and the
-layer-per-``Dense`` ones of ``bench.model.UnrolledMLP``."""
+conversions between the scanned parameters of ``bench.archs.mlp.MLP`` and the
+layer-per-``Dense`` ones of ``bench.archs.mlp.UnrolledMLP``."""
 
 from __future__ import annotations
 

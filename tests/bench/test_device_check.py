@@ -52,3 +52,20 @@ def test_tiny_device_check_writes_every_file(tmp_path):
     assert [r["step"] for r in records] == list(STEPS) and all(r["status"] == "ok" for r in records)
     scaling = json.loads((out / "scaling.json").read_text())
     assert [r["models"] for r in scaling["engine_batching"]] == [1, 2]
+
+
+def test_summary_names_failed_steps_and_missing_figures(tmp_path):
+    (tmp_path / "scaling.json").write_text(json.dumps({"engine_batching": [
+        {"arch": "mlp", "depth": 2, "width": 8, "steps": 2, "models": 1, "model_steps_per_s": 50.0,
+         "speedup_vs_1": 1.0, "compile_s": 1.0, "first_call_s": 1.5},
+        {"arch": "mlp", "depth": 2, "width": 8, "steps": 2, "models": 256, "error": "XlaRuntimeError: out | of memory"}]}))
+    records = [
+        {"step": "scaling", "what": "models per program", "status": "ok", "seconds": 3.0, "budget_s": 65,
+         "output": "scaling.json", "command": "python -m bench.speed --sections engine"},
+        {"step": "bench", "what": "the benchmark", "status": "timed out", "seconds": 110.0, "budget_s": 110,
+         "output": "bench/results.json", "command": "python -m bench", "error": "stopped after its budget of 110 s"},
+    ]
+    text = device_check.summary(str(tmp_path), records, 113.0, tiny=False)
+    assert "1 of 2 steps ok" in text and "- bench: stopped after its budget of 110 s" in text
+    assert "| 256 | XlaRuntimeError: out \\| of memory |" in text and "| 1 | 50 | 1.00x |" in text
+    assert "No figure: the step timed out" in text and "Source: `scaling.json`" in text
