@@ -30,10 +30,12 @@ from bench.config import BenchConfig
 
 __all__ = ["run", "Results", "Event", "plan", "chunks", "default_batch_models", "render"]
 
-# Models per compiled program on CPU when batch_models is not set: measured on a
-# 2-core CPU with the default config (1, 6, 27, 108 models per program: 27 the
-# fastest; larger programs fall out of cache). Accelerators train a structure at once.
-CPU_BATCH_MODELS = 27
+# Models per compiled program on CPU when batch_models is not set. Measured on a
+# 2-core CPU, the mlp half of the default run (162 models; training seconds, compile
+# excluded): 1 per program 25.1 s, 9: 18.2 s, 27: 22.1 s, 81: 22.1 s; more models per
+# program do not help a CPU (no idle units to fill) beyond amortizing per-call costs.
+# Accelerators train a whole structure in one program.
+CPU_BATCH_MODELS = 9
 
 
 @dataclass
