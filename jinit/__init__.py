@@ -126,6 +126,7 @@ from jinit.variance import (
 _LAZY = {
     "data_dependent": None,
     "diagnostics": None,
+    "parametrization": None,
     "lsuv": "data_dependent",
     "LSUVLayer": "data_dependent",
     "signal_propagation": "diagnostics",

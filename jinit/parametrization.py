@@ -21,20 +21,18 @@ variance of a kernel entry; biases start at 0 and normalization scales at 1 in
 every parametrization, which is width-independent as µP requires; embeddings
 :math:`\mathcal N(0, 1)`). Learning-rate factors multiply the base learning rate.
 
-================  =====================  ==============  ==========  =======  ===========
-parametrization   role                   init var        SGD lr      Adam lr  forward mult
-================  =====================  ==============  ==========  =======  ===========
-standard          input                  1/fan_in        1           1        1
-standard          hidden, output         s/fan_in        1           1        1
-ntk               input, bias, norm      as standard     1           1        1
-ntk               hidden, output         s/fan_in        1/m_in      1/√m_in  1
-mup               input                  1/fan_in        m_out       1        1
-mup               bias, norm             (0, 1)          m           1        1
-mup               hidden                 s/fan_in        m_out/m_in  1/m_in   1
-mup               output                 s/base_fan_in   m_in        1        1/m_in
-depth_mup         hidden (extra)         as mup          as mup      √(L₀/L)  1
-depth_mup         residual_output        as hidden       as hidden   √(L₀/L)  √(L₀/L)
-================  =====================  ==============  ==========  =======  ===========
+| parametrization | role | init var | SGD lr | Adam lr | forward mult |
+|---|---|---|---|---|---|
+| standard | input | 1/fan_in | 1 | 1 | 1 |
+| standard | hidden, output | s/fan_in | 1 | 1 | 1 |
+| ntk | input, bias, norm | as standard | 1 | 1 | 1 |
+| ntk | hidden, output | s/fan_in | 1/m_in | 1/√m_in | 1 |
+| mup | input | 1/fan_in | m_out | 1 | 1 |
+| mup | bias, norm | (0, 1) | m | 1 | 1 |
+| mup | hidden | s/fan_in | m_out/m_in | 1/m_in | 1 |
+| mup | output | s/base_fan_in | m_in | 1 | 1/m_in |
+| depth_mup | hidden (extra) | as mup | as mup | √(L₀/L) | 1 |
+| depth_mup | residual_output | as hidden | as hidden | √(L₀/L) | √(L₀/L) |
 
 (``m`` of a bias or normalization scale is its one dimension's multiplier; ``L₀``
 and ``L`` the base's and target's numbers of residual blocks.)
@@ -49,8 +47,8 @@ Sources, checked against microsoft/mup (the reference implementation):
   with ``width_mult`` the fan-in multiplier (so the weight alone is scaled, not the
   bias), and ``MuReadout._rescale_parameters`` (called by ``mup/shape.py:
   set_base_shapes(rescale_params=True)``) multiplies the readout weight by
-  :math:`\sqrt{m}`, making its init variance :math:`m\cdot s/\text{fan\_in} =
-  s/\text{base\_fan\_in}`, constant in width (zero init is the recommended
+  :math:`\sqrt{m}`, making its init variance
+  :math:`m\cdot s/\text{fan\_in} = s/\text{base\_fan\_in}`, constant in width (zero init is the recommended
   alternative, ``readout_zero_init``). The effective readout :math:`W/m` then has
   variance :math:`\propto 1/\text{fan\_in}^2`, Table 3's. ``mup/optim.py: MuAdam``
   divides the lr of "matrix-like" parameters (two infinite dims: hidden) by
