@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 import jinit
 from bench.archs import Arch, NetSpec
-from bench.archs.common import layer_stats, safe_norm, stacked_norms
+from bench.archs.common import layer_stats, safe_norm, scanned, stacked_norms
 
 __all__ = ["image_shape", "ConvLayer", "CNN", "ARCHS"]
 
@@ -80,9 +80,7 @@ class CNN(nn.Module):
         h = jinit.get_activation(self.activation)(h)
         stats = [layer_stats(self.activation, h)[None]] if self.collect else []
         if self.depth > 1:
-            stack = nn.scan(ConvLayer, variable_axes={"params": 0}, split_rngs={"params": True},
-                            length=self.depth - 1)
-            h, s_hidden = stack(self.width, self.activation, self.collect, name="hidden")(h, None)
+            h, s_hidden = scanned(ConvLayer, self.depth - 1)(self.width, self.activation, self.collect, name="hidden")(h, None)
             stats += [s_hidden] if self.collect else []
         out = nn.Dense(self.n_out, kernel_init=jinit.lecun_normal(), name="output")(jnp.mean(h, axis=(1, 2)))
         return (out, jnp.concatenate(stats, axis=0)) if self.collect else out

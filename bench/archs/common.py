@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["SATURATION", "safe_std", "safe_norm", "layer_stats", "stacked_norms", "leaf"]
+__all__ = ["SATURATION", "safe_std", "safe_norm", "layer_stats", "stacked_norms", "leaf", "scanned"]
 
 # Fraction of units "saturated" (derivative ~ 0) per bounded activation, as in
 # Glorot & Bengio 2010 (sigmoid near 0 or 1, tanh near +-1). Unbounded
@@ -52,3 +53,10 @@ def stacked_norms(*leaves: jax.Array) -> jax.Array:
     """Per-layer norm of layer-stacked leaves (leading axis = layer), the leaves of one
     layer combined: ``sqrt(sum_k |g_k[l]|^2)``."""
     return jnp.sqrt(sum(jnp.square(jax.vmap(safe_norm)(g)) for g in leaves))
+
+
+def scanned(layer: type[nn.Module], length: int) -> type[nn.Module]:
+    """``layer`` stacked ``length`` times under one ``nn.scan``: parameters get a leading
+    layer axis, each layer its own init key (``split_rngs``), and the compiled program
+    does not grow with ``length``."""
+    return nn.scan(layer, variable_axes={"params": 0}, split_rngs={"params": True}, length=length)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 import jinit
 from bench.archs import Arch, NetSpec
-from bench.archs.common import layer_stats, safe_norm, stacked_norms
+from bench.archs.common import layer_stats, safe_norm, scanned, stacked_norms
 
 __all__ = ["HiddenLayer", "MLP", "UnrolledMLP", "ARCH"]
 
@@ -44,9 +44,8 @@ class HiddenLayer(nn.Module):
         return a, (layer_stats(self.activation, a) if self.collect else None)
 
 
-class MLP(nn.Module):
-    """The scanned MLP (module docstring). With ``collect`` returns ``(outputs, stats)``,
-    ``stats`` of shape ``(depth, 3)``."""
+class _MLPFields(nn.Module):
+    """The fields shared by :class:`MLP` and :class:`UnrolledMLP`."""
 
     depth: int
     width: int
@@ -56,6 +55,12 @@ class MLP(nn.Module):
     bias_init: Callable = jinit.zeros()
     out_kernel_init: Callable = jinit.lecun_normal()
     out_bias_init: Callable = jinit.zeros()
+
+
+class MLP(_MLPFields):
+    """The scanned MLP (module docstring). With ``collect`` returns ``(outputs, stats)``,
+    ``stats`` of shape ``(depth, 3)``."""
+
     collect: bool = False
 
     @nn.compact
@@ -65,26 +70,15 @@ class MLP(nn.Module):
         h, s0 = HiddenLayer(**layer, name="input")(x)
         stats = [s0[None]] if self.collect else []
         if self.depth > 1:
-            stack = nn.scan(HiddenLayer, variable_axes={"params": 0}, split_rngs={"params": True},
-                            length=self.depth - 1)
-            h, s = stack(**layer, name="hidden")(h, None)
+            h, s = scanned(HiddenLayer, self.depth - 1)(**layer, name="hidden")(h, None)
             stats += [s] if self.collect else []
         out = nn.Dense(self.n_out, kernel_init=self.out_kernel_init, bias_init=self.out_bias_init, name="output")(h)
         return (out, jnp.concatenate(stats, axis=0)) if self.collect else out
 
 
-class UnrolledMLP(nn.Module):
+class UnrolledMLP(_MLPFields):
     """The same network with one ``Dense`` per layer (``layer_0`` ... ``layer_{depth-1}``,
     ``output``) and no scan; each hidden layer's output is sown into ``"intermediates"``."""
-
-    depth: int
-    width: int
-    n_out: int
-    activation: str
-    kernel_init: Callable = jinit.lecun_normal()
-    bias_init: Callable = jinit.zeros()
-    out_kernel_init: Callable = jinit.lecun_normal()
-    out_bias_init: Callable = jinit.zeros()
 
     @nn.compact
     def __call__(self, x):

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 import jinit
 from bench.archs import Arch, NetSpec
-from bench.archs.common import layer_stats, stacked_norms
+from bench.archs.common import layer_stats, scanned, stacked_norms
 
 __all__ = ["ResBlock", "ResMLP", "ARCHS"]
 
@@ -62,8 +62,7 @@ class ResMLP(nn.Module):
     def __call__(self, x):
         h = nn.Dense(self.width, kernel_init=jinit.lecun_normal(), name="input")(x)
         h = jinit.get_activation(self.activation)(h)
-        stack = nn.scan(ResBlock, variable_axes={"params": 0}, split_rngs={"params": True}, length=self.depth)
-        h, stats = stack(self.width, self.activation, self.norm, self.collect, name="blocks")(h, None)
+        h, stats = scanned(ResBlock, self.depth)(self.width, self.activation, self.norm, self.collect, name="blocks")(h, None)
         if self.norm:
             h = nn.LayerNorm(name="final_norm")(h)
         out = nn.Dense(self.n_out, kernel_init=jinit.lecun_normal(), name="output")(h)

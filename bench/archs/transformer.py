@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import jinit
 from bench.archs import Arch, NetSpec
 from bench.archs.cnn import image_shape
-from bench.archs.common import layer_stats, stacked_norms
+from bench.archs.common import layer_stats, scanned, stacked_norms
 
 __all__ = ["tokens_shape", "heads", "MLPBranch", "Block", "Transformer", "ARCHS"]
 
@@ -94,8 +94,7 @@ class Transformer(nn.Module):
         h = x.reshape(x.shape[0], n_tokens, n_features)
         h = nn.Dense(self.width, kernel_init=jinit.lecun_normal(), name="embed")(h)
         h = h + self.param("pos", jinit.normal(stddev=0.02), (n_tokens, self.width))
-        stack = nn.scan(Block, variable_axes={"params": 0}, split_rngs={"params": True}, length=self.depth)
-        h, stats = stack(self.width, self.activation, self.causal, self.collect, name="blocks")(h, None)
+        h, stats = scanned(Block, self.depth)(self.width, self.activation, self.causal, self.collect, name="blocks")(h, None)
         h = nn.LayerNorm(name="final_norm")(h)
         pooled = h[:, -1] if self.causal else jnp.mean(h, axis=1)
         out = nn.Dense(self.n_out, kernel_init=jinit.lecun_normal(), name="output")(pooled)
