@@ -86,7 +86,7 @@ _add(
 _add(
     Preset(
         "quick",
-        "smoke test: 4 schemes, depth-3 width-16 ReLU MLP, 40 steps, 2 seeds (seconds)",
+        "smoke test: 4 schemes (Fixup included), depth-3 width-16 ReLU mlp and resmlp, 2 lrs, 40 steps, 2 seeds (seconds)",
         "none (CI smoke test)",
         "A few seconds end to end; checks the installation and the output files, not a scientific result.",
         {"schemes": ("he_normal", "glorot_normal", "normal", "fixup"), "archs": ("mlp", "resmlp"),
