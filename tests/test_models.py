@@ -281,11 +281,15 @@ def test_gpt2_rules_refuse_a_model_whose_mlp_projection_they_cannot_find():
 def test_gpt2_rules_on_equinox_and_nnx_attention():
     mha = eqx.nn.MultiheadAttention(num_heads=2, query_size=32, key=KEY)
     new = jinit.reinit(KEY, mha, jinit.gpt2_rules(1, residual_per_block=1))
-    stats.assert_var(new.output_proj.weight, 0.02**2 / 2)
+    # one residual write in all (N = 1): the projection keeps sigma; the rule found it by role,
+    # or it would have raised (it must set exactly one slice)
+    stats.assert_var(new.output_proj.weight, 0.02**2)
     stats.assert_var(new.query_proj.weight, 0.02**2)
     nmha = nnx.MultiHeadAttention(num_heads=2, in_features=32, decode=False, rngs=nnx.Rngs(0))
     new = jinit.reinit(KEY, nmha, jinit.gpt2_rules(1, residual_per_block=1))
-    stats.assert_var(new.out.kernel[...], 0.02**2 / 2)
+    stats.assert_var(new.out.kernel[...], 0.02**2)
+    rules = jinit.gpt2_rules(4, residual_per_block=1)  # 4 writes: sigma / 2
+    assert rules[0].init(KEY, (64, 64)).std() == pytest.approx(0.01, rel=0.05)
 
 
 # ---------------------------------------------------------------------------
