@@ -203,8 +203,9 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
-def run_all(out: str, tiny: bool, say=print) -> list[dict]:
-    """Every step in order; a step's budget is its own plus what earlier steps left unused."""
+def run_all(out: str, tiny: bool, say=print, only: Sequence[str] | None = None) -> list[dict]:
+    """Every step in order (``only``: those named, after ``environment``); a step's budget is
+    its own plus what earlier steps left unused."""
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
     first = _environment_step(out, tiny)
     records = [run_step(first, out, first.budget_s)]
@@ -212,6 +213,8 @@ def run_all(out: str, tiny: bool, say=print) -> list[dict]:
     env = _read_json(os.path.join(out, "environment.json")) or {}
     planned, t0 = first.budget_s, time.perf_counter() - records[-1]["seconds"]
     for step in plan(out, tiny, env.get("backend", "cpu") != "cpu"):
+        if only is not None and step.name not in only:
+            continue
         slack = max(0.0, planned - (time.perf_counter() - t0))
         records.append(run_step(step, out, step.budget_s + slack))
         planned += step.budget_s
@@ -367,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(DIR/README.md summarizes them).")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write into (created)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: every step in seconds on a CPU (a smoke run)")
+    p.add_argument("--only", metavar="STEP[,STEP...]", help="run only these steps (after environment); default: all")
     return p
 
 
@@ -374,9 +378,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs every step and writes ``DIR/README.md``; exit status 0 when every step succeeded, 1 otherwise."""
     from bench.results import atomic_write_text
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    only = None
+    if args.only is not None:
+        names = [s.name for s in plan(args.out, args.tiny, False)]
+        only = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in only if n not in names]
+        if unknown or not only:
+            parser.error(f"--only: unknown step(s) {', '.join(unknown) or '(none given)'}; valid steps are "
+                         f"{', '.join(names)}.")
     t0 = time.perf_counter()
-    records = run_all(args.out, args.tiny)
+    records = run_all(args.out, args.tiny, only=only)
     path = os.path.join(args.out, "README.md")
     atomic_write_text(path, summary(args.out, records, time.perf_counter() - t0, args.tiny))
     with open(os.path.join(args.out, "steps.json"), "w") as f:

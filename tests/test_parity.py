@@ -111,11 +111,15 @@ def test_uncalled_factory_in_nnx_linear(name):
 @pytest.mark.parametrize("name", REGISTRY_FACTORIES)
 def test_registry_scheme_factory_uncalled_vs_called(name):
     factory = getattr(jinit, name)
+    # conv-only schemes (delta_orthogonal, dirac) on a conv layer, the others on a Dense
+    conv = "conv" in jinit.get_scheme(name).requires
+    layer = (lambda init: nn.Conv(16, (3, 3), kernel_init=init)) if conv else (lambda init: nn.Dense(4, kernel_init=init))
+    x = jnp.ones((1, 5, 5, 16)) if conv else jnp.ones((1, 16))
     with raises(TypeError, *_message(factory)):
-        nn.Dense(4, kernel_init=factory).init(KEY, jnp.ones((1, 16)))
+        layer(factory).init(KEY, x)
     init = jinit.get_scheme(name).kernel_init("relu")  # the scheme hands out an initializer
-    params = nn.Dense(4, kernel_init=init).init(KEY, jnp.ones((1, 16)))
-    assert params["params"]["kernel"].shape == (16, 4)
+    params = layer(init).init(KEY, x)
+    assert params["params"]["kernel"].shape == ((3, 3, 16, 16) if conv else (16, 4))
 
 
 def test_uncalled_factory_messages():

@@ -375,16 +375,20 @@ def test_core_schemes_have_known_formulas():
         assert jinit.get_scheme(name).formula in KNOWN_FORMULAS, name
 
 
+CONV_SHAPE = (3, 3, 128, 128)  # conv-only schemes' kernels (HWIO)
+
+
 @pytest.mark.parametrize("name", ALL_SCHEMES)
 def test_every_scheme_deterministic_shape_dtype_finite(name):
     scheme = jinit.get_scheme(name)
     assert scheme.name == name and scheme.formula and scheme.reference
-    init, w = _scheme_sample(name)
-    assert w.shape == SCHEME_SHAPE and w.dtype == jnp.float32
+    shape = CONV_SHAPE if "conv" in scheme.requires else SCHEME_SHAPE
+    init, w = _scheme_sample(name, shape=shape)
+    assert w.shape == shape and w.dtype == jnp.float32
     assert np.all(np.isfinite(np.asarray(w)))
-    np.testing.assert_array_equal(init(KEY, SCHEME_SHAPE), w)  # (some schemes ignore the key: ZerO, identity)
-    b = scheme.bias_init("relu")(KEY, (SCHEME_SHAPE[-1],))
-    assert b.shape == (SCHEME_SHAPE[-1],) and np.all(np.isfinite(np.asarray(b)))
+    np.testing.assert_array_equal(init(KEY, shape), w)  # (some schemes ignore the key: ZerO, identity)
+    b = scheme.bias_init("relu")(KEY, (shape[-1],))
+    assert b.shape == (shape[-1],) and np.all(np.isfinite(np.asarray(b)))
 
 
 @pytest.mark.parametrize("name", [n for n in ALL_SCHEMES if jinit.get_scheme(n).formula in KNOWN_FORMULAS])

@@ -35,23 +35,50 @@ def test_a_failing_or_slow_step_is_recorded(tmp_path):
     assert missing["status"] == "failed" and "no z.json" in missing["error"]
 
 
+@pytest.mark.parametrize("tiny,accelerator", [(False, True), (False, False), (True, False)])
+def test_every_step_command_is_valid(tiny, accelerator):
+    """Each step's command line parses with its own CLI (and the benchmark's resolves to a
+    valid BenchConfig), so no step rots even when only some run in the test below."""
+    from bench import cli
+    from bench.speed import cli as speed_cli
+
+    for step in device_check.plan("out", tiny=tiny, accelerator=accelerator):
+        if step.argv[:2] == ("-m", "bench.speed"):
+            speed_cli.build_parser().parse_args(list(step.argv[2:]))
+        elif step.argv[:2] == ("-m", "bench"):
+            parser = cli.build_parser()
+            config, _ = cli.resolve_config(parser.parse_args(list(step.argv[2:])), parser)
+            assert config.steps >= 1
+        else:
+            raise AssertionError(f"unexpected step command {step.argv}")
+
+
 @pytest.mark.slow
 def test_tiny_device_check_writes_every_file(tmp_path):
+    """A real tiny run of the steps that train (the others' commands are checked above and their
+    sections by tests/test_speed_smoke.py)."""
     out = tmp_path / "check"
-    done = subprocess.run([sys.executable, "-m", "bench.device_check", "--tiny", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, check=False)
+    only = ("speed_engine", "scaling", "bench")
+    done = subprocess.run([sys.executable, "-m", "bench.device_check", "--tiny", "--only", ",".join(only), "--out",
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    for path in ("README.md", "steps.json", "environment.json", "speed/tensor.json", "speed/orthogonal.json",
-                 "speed/tree.json", "speed/engine.json", "speed/first_params.json", "scaling.json",
+    for path in ("README.md", "steps.json", "environment.json", "speed/engine.json", "scaling.json",
                  "bench/results.json", "bench/summary.md"):
         assert (out / path).is_file(), path
     readme = (out / "README.md").read_text()
-    for step in STEPS:
+    for step in ("environment",) + only:
         assert f"| {step} |" in readme and f"logs/{step}.log" in readme, step
     records = json.loads((out / "steps.json").read_text())
-    assert [r["step"] for r in records] == list(STEPS) and all(r["status"] == "ok" for r in records)
+    assert [r["step"] for r in records] == ["environment", *only] and all(r["status"] == "ok" for r in records)
     scaling = json.loads((out / "scaling.json").read_text())
     assert [r["models"] for r in scaling["engine_batching"]] == [1, 2]
+
+
+def test_only_names_valid_steps(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        device_check.main(["--tiny", "--only", "bench,warp", "--out", str(tmp_path / "never")])
+    assert exc.value.code == 2 and "valid steps are speed_tensor" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_summary_names_failed_steps_and_missing_figures(tmp_path):

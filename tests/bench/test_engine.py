@@ -140,13 +140,14 @@ def test_post_init_step_runs_lsuv(engine):
 
 @pytest.mark.slow
 def test_every_architecture_end_to_end(tmp_path):
-    """Each registered architecture trains through bench.run on 4x4 'images' (16 features)."""
+    """Each architecture family trains through bench.run on 4x4 'images' (16 features); the
+    variants (resmlp_ln, transformer_causal) differ by one flag, covered in test_archs.py."""
     import bench
-    from bench.archs import ARCHS
 
+    ARCHS = {n: a for n, a in bench.archs.ARCHS.items() if n in ("mlp", "resmlp", "cnn", "transformer")}
     config = bench.BenchConfig(schemes=("he_normal", "fixup", "gpt2", "delta_orthogonal"), archs=tuple(ARCHS),
-                               activations=("relu",), depths=(2,), width=16, lrs=(0.01, 0.03), steps=6,
-                               eval_every=3, batch_size=16, seeds=2, devices=1,
+                               activations=("relu",), depths=(2,), width=16, lrs=(0.01,), steps=4,
+                               eval_every=2, batch_size=16, seeds=1, devices=1,
                                dataset="teacher:n_train=96,n_test=32,dim=16,classes=3")
     results = bench.run(config, str(tmp_path), plots=False)
     trained = {(r["arch"], r["scheme"]) for r in results.runs}
