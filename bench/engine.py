@@ -344,11 +344,15 @@ class Engine:
         sharding = NamedSharding(mesh, P("models") if axis == "models" else P())
         return jax.tree.map(lambda a: _global(a, sharding), tree)
 
-    def train(self, init: Initialized, jobs: Sequence[Job], progress: Callable[[int], None] | None = None) -> list[dict]:
-        """Trains ``jobs`` (schemes of ``init``) in one chunk; one record per job."""
+    def train(self, init: Initialized, jobs: Sequence[Job], progress: Callable[[int], None] | None = None,
+              pad_to: int | None = None) -> list[dict]:
+        """Trains ``jobs`` (schemes of ``init``) in one chunk; one record per job. The chunk is
+        padded (repeating its last job; those results are dropped) to ``pad_to`` models, so that
+        chunks of different lengths reuse one compiled program, and to a multiple of the devices."""
         jobs = list(jobs)
-        whole = len(jobs) >= self.n_devices or self.multi_process
-        n_models = -(-len(jobs) // self.n_devices) * self.n_devices if whole else len(jobs)
+        n_models = max(len(jobs), pad_to or 0)
+        if n_models >= self.n_devices or self.multi_process:
+            n_models = -(-n_models // self.n_devices) * self.n_devices
         padded = jobs + [jobs[-1]] * (n_models - len(jobs))
         t0, c0 = time.perf_counter(), self.timing["compile_s"]
         seed_index = {s: i for i, s in enumerate(init.seeds)}

@@ -86,8 +86,9 @@ def default_batch_models(config: BenchConfig) -> int | None:
 
 
 def chunks(jobs: list, size: int | None) -> list[list]:
-    """``jobs`` in equal-sized consecutive chunks of at most ``size`` (None: one chunk), so
-    that every chunk of a structure reuses one compiled program (the last is padded)."""
+    """``jobs`` in consecutive chunks of at most ``size`` (None: one chunk), as few as possible
+    and all of the first one's length but the last (shorter; the runner pads it to that length,
+    so that every chunk of a structure reuses one compiled program)."""
     if not jobs:
         return []
     n = 1 if size is None else -(-len(jobs) // size)
@@ -221,7 +222,8 @@ def _train_structure(engine, store, item, init, size, emit, done: int, total: in
     runnable = [j for j in jobs if j.scheme in init.params]
     done += (len(jobs) - len(runnable)) * steps
     emit(Event("structure", f"{arch}, {act}, depth {depth}: {len(runnable)} model(s)", done, total))
-    for chunk in chunks(runnable, size):
+    batches = chunks(runnable, size)
+    for chunk in batches:
         start = done
 
         def progress(k: int, chunk=chunk) -> None:
@@ -229,7 +231,7 @@ def _train_structure(engine, store, item, init, size, emit, done: int, total: in
             start += k * len(chunk)
             emit(Event("progress", "", start, total))
 
-        records = engine.train(init, chunk, progress=progress)
+        records = engine.train(init, chunk, progress=progress, pad_to=len(batches[0]))
         for r in records:
             r["run_hash"] = run_hash(settings, arch, r["scheme"], act, depth, r["lr"], r["seed"])
         store.add(records)

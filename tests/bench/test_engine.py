@@ -56,6 +56,15 @@ def test_batched_models_equal_one_by_one(engine, init, batched):
         assert rec["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=1e-6)
 
 
+def test_a_short_chunk_padded_reuses_the_program(engine, init, batched):
+    jobs, records = batched  # 8 models: their programs are compiled
+    programs = len(engine._programs)
+    short = engine.train(init, jobs[:3], pad_to=len(jobs))
+    assert len(engine._programs) == programs and len(short) == 3
+    for a, b in zip(short, records[:3]):
+        np.testing.assert_allclose(_curve(a), _curve(b), rtol=2e-5)
+
+
 def test_the_lr_is_per_model_and_seeds_are_paired(batched):
     jobs, records = batched
     by = {(r["scheme"], r["lr"], r["seed"]): r for r in records}
