@@ -300,8 +300,8 @@ def _run(console, parser, config, out_dir: str, plots: bool) -> int:
         if event.kind == "structure":
             progress.update(task, description=event.message)
         if event.kind in ("start", "chunk", "skipped"):
-            progress.console.print(("[yellow]" if event.kind == "skipped" else "") + event.message, markup=False
-                                   if event.kind != "skipped" else True)
+            # Messages carry scheme names and error texts: printed as plain text, never as markup.
+            progress.console.print(event.message, style="yellow" if event.kind == "skipped" else None, markup=False)
 
     old_term = _install_sigterm()
     t0 = time.perf_counter()
