@@ -20,7 +20,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 
-from bench.config import DEFAULT_LRS
+from bench.config import DEFAULT_LRS, PARAMETRIZATIONS
 from bench.presets import PRESETS
 
 __all__ = ["main", "build_parser"]
@@ -54,7 +54,10 @@ def _epilog() -> str:
     for a in ARCHS.values():
         out.append(textwrap.fill(f"{a.name}: {a.summary}", width, initial_indent="  ", subsequent_indent="      "))
     out.append("")
-    out.append("activations: " + ", ".join(jinit.ACTIVATIONS))
+    from bench.archs.common import SHAPED_ACTIVATIONS
+
+    out.append("activations: " + ", ".join(jinit.ACTIVATIONS) + "; shaped for the network's depth (mlp only, "
+               "jinit.kernel_shaping: TAT / DKS): " + ", ".join(SHAPED_ACTIVATIONS))
     out.append("optimizers: " + "; ".join(f"{k} = {v}" for k, v in OPTIMIZERS.items()))
     out.append("")
     out.append("presets (--preset NAME; flags given explicitly override the preset):")
@@ -67,7 +70,8 @@ def _epilog() -> str:
         "the top-level 'selection' has each scheme at its best lr; NaN/inf are written as null), summary.md "
         "(ranked tables: mean with 95% CI over seeds, paired t-test against the best scheme), and "
         "lr_sensitivity.png, loss_curves.png, activation_std.png, grad_norm.png, accuracy.png (+ saturation.png "
-        "for tanh/sigmoid). Re-running with the same --out skips finished runs. Exit status: 0 done, 2 invalid "
+        "for tanh/sigmoid; lr_transfer_width.png / lr_transfer_depth.png and a transfer table for sweeps over "
+        "several widths / depths). Re-running with the same --out skips finished runs. Exit status: 0 done, 2 invalid "
         "arguments, 130 interrupted (files stay valid; re-run to resume).", width))
     out.append("")
     out.append("examples:")
@@ -76,6 +80,8 @@ def _epilog() -> str:
     out.append("  python -m bench --schemes he_normal,glorot_normal --depth 10,50 --activation relu")
     out.append("  python -m bench --arch resmlp,transformer --schemes he_normal,fixup,gpt2 --lr 0.003,0.01,0.03")
     out.append("  python -m bench --dataset ~/data/fashion-mnist --width 256 --steps 2000")
+    out.append("  python -m bench --preset mup-width                 # best lr across widths: standard vs muP")
+    out.append("  python -m bench --schemes he_normal --width 32,128 --parametrization standard,mup --optimizer adam")
     out.append("  python -m bench --replot --out results/20250101-120000")
     return "\n".join(out)
 
@@ -102,7 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"architectures (default {','.join(default['archs'])}; see the list below).")
     add("--depth", metavar="L[,L...]", help=f"depths: hidden layers / residual blocks / conv layers / transformer "
                                              f"blocks (default {','.join(map(str, default['depths']))}).")
-    add("--width", type=int, metavar="N", help=f"units / channels / model dimension (default {default['width']}).")
+    add("--width", metavar="N[,N...]", help=f"units / channels / model dimension; several make a width sweep "
+                                             f"(default {','.join(map(str, default['widths']))}).")
+    add("--parametrization", metavar="NAME[,NAME...]",
+        help="how init, learning rates and forward multipliers scale with width and depth relative to the base "
+             "model (the smallest width and depth unless --base-width / --base-depth): "
+             + "; ".join(f"{k}: {v}" for k, v in PARAMETRIZATIONS.items()) + f" (default standard).")
+    add("--base-width", type=int, metavar="N", help="width of the base model of --parametrization (default: the smallest).")
+    add("--base-depth", type=int, metavar="L", help="depth of the base model of --parametrization (default: the smallest).")
     add("--activation", metavar="NAME[,NAME...]",
         help=f"hidden activations, e.g. relu,tanh,sigmoid,gelu (default {','.join(default['activations'])}).")
     add("--optimizer", metavar="NAME", help=f"sgd | momentum (SGD, momentum 0.9) | adam (default {default['optimizer']}).")
@@ -148,7 +161,7 @@ def _numbers(parser, flag: str, value: str, kind):
         parser.error(f"{flag}: expected {kind.__name__} values separated by commas, got {value!r}.")
 
 
-_FLAGS = {"width": "width", "steps": "steps", "batch_size": "batch_size", "seeds": "seeds", "dataset": "dataset",
+_FLAGS = {"base_width": "base_width", "base_depth": "base_depth", "steps": "steps", "batch_size": "batch_size", "seeds": "seeds", "dataset": "dataset",
           "val_fraction": "val_fraction", "eval_every": "eval_every", "target_loss": "target_loss",
           "batch_models": "batch_models", "devices": "devices", "optimizer": "optimizer"}
 
@@ -167,11 +180,13 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser):
         if args.schemes is not None:
             wanted = _split(args.schemes)
             changes["schemes"] = None if wanted == ["all"] else tuple(wanted)
-        for flag, key in (("arch", "archs"), ("activation", "activations")):
+        for flag, key in (("arch", "archs"), ("activation", "activations"), ("parametrization", "parametrizations")):
             if getattr(args, flag) is not None:
                 changes[key] = tuple(_split(getattr(args, flag)))
         if args.depth is not None:
             changes["depths"] = _numbers(parser, "--depth", args.depth, int)
+        if args.width is not None:
+            changes["widths"] = _numbers(parser, "--width", args.width, int)
         if args.lr is not None:
             changes["lrs"] = _numbers(parser, "--lr", args.lr, float)
         elif args.optimizer is not None and "lrs" not in PRESETS[name].values:
@@ -181,7 +196,8 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser):
         parser.error(f"{_FLAG_OF.get(err.field, '--' + err.field)}: {err.message}")
 
 
-_FLAG_OF = {"archs": "--arch", "activations": "--activation", "depths": "--depth", "lrs": "--lr",
+_FLAG_OF = {"archs": "--arch", "activations": "--activation", "depths": "--depth", "widths": "--width",
+            "parametrizations": "--parametrization", "lrs": "--lr",
             **{key: "--" + flag.replace("_", "-") for flag, key in _FLAGS.items()}, "schemes": "--schemes",
             "preset": "--preset"}
 

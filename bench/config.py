@@ -21,12 +21,23 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BenchConfig", "ConfigError", "OPTIMIZERS", "DEFAULT_LRS"]
+__all__ = ["BenchConfig", "ConfigError", "OPTIMIZERS", "DEFAULT_LRS", "PARAMETRIZATIONS"]
 
 OPTIMIZERS = {
     "sgd": "plain SGD",
     "momentum": "SGD with momentum 0.9 (heavy ball, optax.sgd(lr, momentum=0.9))",
     "adam": "Adam (optax.adam: b1=0.9, b2=0.999, eps=1e-8)",
+}
+# The parametrizations of jinit.parametrization a run can use (names only: importing
+# jinit.parametrization here would make `--help` slow).
+PARAMETRIZATIONS = {
+    "standard": "the scheme's init, one learning rate for every parameter, no multipliers",
+    "ntk": "NTK parametrization: hidden and readout learning rates divided by the fan-in multiplier "
+           "(SGD; its square root for Adam)",
+    "mup": "maximal update parametrization (Tensor Programs V): readout init scaled up and multiplied "
+           "by 1/m in the forward pass, per-role learning rates (mup's MuSGD / MuAdam)",
+    "depth_mup": "mup plus residual branches multiplied by sqrt(L0/L) and (Adam) block learning rates "
+                 "times sqrt(L0/L) (Tensor Programs VI)",
 }
 # The learning-rate grid per optimizer when a preset does not set one: three
 # points a factor 5 apart around the usual value (25x in all).
@@ -80,10 +91,18 @@ class BenchConfig:
     Attributes:
       schemes: scheme names of ``jinit.SCHEMES`` (None: every registered scheme).
       archs: architectures of :data:`bench.archs.ARCHS`.
-      activations: hidden activations (``jinit.ACTIVATIONS``).
+      activations: hidden activations (``jinit.ACTIVATIONS``, or the depth-dependent
+        shaped ones of ``bench.archs.common.SHAPED_ACTIVATIONS``: mlp only).
       depths: depths to run (hidden layers, residual blocks, conv layers or
         transformer blocks: see each architecture).
-      width: units / channels / model dimension.
+      widths: units / channels / model dimension; several widths make a width sweep.
+      parametrizations: how init, learning rate and forward multipliers scale with width
+        and depth relative to the base model (:data:`PARAMETRIZATIONS`): ``standard``
+        (the schemes as they are), ``ntk``, ``mup``, ``depth_mup`` (see
+        :mod:`bench.parametrize`).
+      base_width, base_depth: the base model the parametrizations are relative to (None:
+        the smallest of ``widths`` / ``depths``); at the base every parametrization is
+        the standard one, so a learning rate tuned there is the one that transfers.
       optimizer: ``sgd``, ``momentum`` or ``adam``.
       lrs: the learning-rate grid; every (scheme, lr, seed) is trained.
       steps, batch_size: optimizer steps; minibatch size (uniform with replacement).
@@ -103,7 +122,10 @@ class BenchConfig:
     archs: tuple[str, ...] = ("mlp", "resmlp")
     activations: tuple[str, ...] = ("relu",)
     depths: tuple[int, ...] = (20,)
-    width: int = 32
+    widths: tuple[int, ...] = (32,)
+    parametrizations: tuple[str, ...] = ("standard",)
+    base_width: int | None = None
+    base_depth: int | None = None
     optimizer: str = "momentum"
     lrs: tuple[float, ...] = DEFAULT_LRS["momentum"]
     steps: int = 200
@@ -121,15 +143,23 @@ class BenchConfig:
     def __post_init__(self):
         import jinit
         from bench.archs import ARCHS
+        from bench.archs.common import SHAPED_ACTIVATIONS
 
         set_ = object.__setattr__
         set_(self, "schemes", _names("schemes", "scheme", self.schemes, tuple(jinit.SCHEMES), allow_none=True))
         set_(self, "archs", _names("archs", "architecture", self.archs, tuple(ARCHS)))
-        set_(self, "activations", _names("activations", "activation", self.activations, tuple(jinit.ACTIVATIONS)))
+        set_(self, "activations",
+             _names("activations", "activation", self.activations, (*jinit.ACTIVATIONS, *SHAPED_ACTIVATIONS)))
         set_(self, "depths", _positive_ints("depths", self.depths))
         set_(self, "optimizer", _names("optimizer", "optimizer", self.optimizer, tuple(OPTIMIZERS))[0])
         set_(self, "lrs", _lrs(self.lrs))
-        for name in ("width", "steps", "batch_size", "seeds", "eval_every", "last_k"):
+        set_(self, "widths", _positive_ints("widths", self.widths))
+        set_(self, "parametrizations", _names("parametrizations", "parametrization", self.parametrizations,
+                                              tuple(PARAMETRIZATIONS)))
+        for name in ("base_width", "base_depth"):
+            if getattr(self, name) is not None:
+                _int(name, getattr(self, name))
+        for name in ("steps", "batch_size", "seeds", "eval_every", "last_k"):
             _int(name, getattr(self, name))
         if self.batch_models is not None:
             _int("batch_models", self.batch_models)
@@ -155,6 +185,11 @@ class BenchConfig:
         from bench.presets import preset_config
 
         return preset_config(name).replace(**overrides)
+
+    @property
+    def base(self) -> tuple[int, int]:
+        """``(base_width, base_depth)`` with the defaults resolved."""
+        return (self.base_width or min(self.widths), self.base_depth or min(self.depths))
 
     def eval_steps(self) -> list[int]:
         """Steps at which the model is evaluated: 0, eval_every, ..., steps."""

@@ -52,6 +52,7 @@ import jinit
 from bench.archs import NetSpec, get_arch
 from bench.config import BenchConfig
 from bench.data import Dataset
+from bench.parametrize import scale_leaves
 
 __all__ = ["Job", "Initialized", "Engine", "make_optimizer", "loss_and_metrics", "init_keys"]
 
@@ -71,10 +72,12 @@ class Job:
 
 @dataclass
 class Initialized:
-    """The initial parameters of every (scheme, seed) of one structure."""
+    """The initial parameters of every (scheme, seed) of one structure under one parametrization."""
 
     spec: NetSpec
     seeds: list[int]
+    parametrization: str = "standard"
+    scaling: Any = None  # bench.parametrize.Scaling
     params: dict[str, Any] = field(default_factory=dict)  # scheme -> params, leading seed axis
     skipped: dict[str, str] = field(default_factory=dict)  # scheme -> reason
     reports: dict[str, list] = field(default_factory=dict)  # scheme -> per-seed post-init digest
@@ -171,6 +174,7 @@ class Engine:
         self.devices = devices[: self.n_devices]
         self.timing = {"init_s": 0.0, "compile_s": 0.0, "train_s": 0.0}
         self._programs: dict[tuple, Any] = {}
+        self._scalings: dict[tuple, Any] = {}
         # Several processes (a multi-host launch): every array is global, the model axis
         # is always the one sharded, and the data are replicated on that mesh.
         self.multi_process = jax.process_count() > 1
@@ -185,9 +189,19 @@ class Engine:
     def _replicated(self, x: np.ndarray) -> jax.Array:
         return _global(x, NamedSharding(Mesh(np.array(self.devices), ("models",)), P()))
 
-    def spec(self, arch: str, activation: str, depth: int) -> NetSpec:
+    def spec(self, arch: str, activation: str, depth: int, width: int | None = None) -> NetSpec:
+        """The network of this dataset (``width`` None: the config's first width)."""
         d = self.dataset
-        return NetSpec(arch, depth, self.config.width, activation, d.n_features, d.n_out, d.task)
+        return NetSpec(arch, depth, width or self.config.widths[0], activation, d.n_features, d.n_out, d.task)
+
+    def scaling(self, spec: NetSpec, parametrization: str):
+        """The :class:`bench.parametrize.Scaling` of ``parametrization`` on ``spec`` (cached)."""
+        from bench.parametrize import scaling
+
+        key = (spec, parametrization)
+        if key not in self._scalings:
+            self._scalings[key] = scaling(parametrization, spec, self.config.base, self.config.optimizer)
+        return self._scalings[key]
 
     def _chunks(self, x: np.ndarray, y: np.ndarray):
         """Pads a split to whole chunks of a multiple of the device count, with a mask."""
@@ -202,23 +216,27 @@ class Engine:
 
     # ------------------------------------------------------------------ initialization
 
-    def initialize(self, spec: NetSpec, schemes: Sequence[str], seeds: Sequence[int]) -> Initialized:
-        """Initial parameters of every applicable scheme and seed (see the module docstring)."""
+    def initialize(self, spec: NetSpec, schemes: Sequence[str], seeds: Sequence[int],
+                   parametrization: str = "standard") -> Initialized:
+        """Initial parameters of every applicable scheme and seed (see the module docstring)
+        under ``parametrization`` (see :mod:`bench.parametrize`)."""
         t0 = time.perf_counter()
-        out = Initialized(spec, list(seeds))
+        out = Initialized(spec, list(seeds), parametrization)
         arch = get_arch(spec.arch)
         reason = arch.check(spec)
+        if not reason:
+            try:
+                out.scaling = self.scaling(spec, parametrization)
+            except ValueError as err:
+                reason = str(err)
         if reason:
             out.skipped = dict.fromkeys(schemes, reason)
             return out
-        module, structure = arch.module(spec), arch.structure(spec)
         keys, _, post_keys = init_keys(seeds)
-        x0 = jnp.zeros((1, spec.n_in), jnp.float32)
         fns = {}
         for name in schemes:
             try:
-                rules = jinit.get_scheme(name).rules(structure)
-                fn = jax.vmap(lambda k, rules=rules: jinit.init(module, rules, k, x0)["params"])
+                fn = self._init_fn(spec, name)
                 jax.eval_shape(fn, keys)  # traces: a scheme whose initializers reject a shape fails here
             except Exception as err:
                 out.skipped[name] = _reason(err)
@@ -227,16 +245,49 @@ class Engine:
         if fns:
             program = _compile(jax.jit(lambda k: {n: f(k) for n, f in fns.items()}).lower(keys), 0)
             out.params = program(keys)
+        module = arch.module(spec)
         for name in list(out.params):
             self._post_init(out, name, module, post_keys)
+        if not out.scaling.identity:
+            self._check_width_rule(out, keys)
+        if out.scaling.init_scale:
+            for name in out.params:
+                out.params[name] = jax.vmap(lambda p: scale_leaves(p, out.scaling.init_scale))(out.params[name])
         jax.block_until_ready(out.params)
         out.seconds = time.perf_counter() - t0
         self.timing["init_s"] += out.seconds
         return out
 
+    def _init_fn(self, spec: NetSpec, scheme: str) -> Callable:
+        """``keys -> params`` of ``scheme`` on ``spec``, vmapped over seeds."""
+        arch = get_arch(spec.arch)
+        module, rules = arch.module(spec), jinit.get_scheme(scheme).rules(arch.structure(spec))
+        x0 = jnp.zeros((1, spec.n_in), jnp.float32)
+        return jax.vmap(lambda k: jinit.init(module, rules, k, x0)["params"])
+
+    def _check_width_rule(self, out: Initialized, keys) -> None:
+        """Skips the schemes whose init does not scale as the parametrization assumes
+        (:func:`bench.parametrize.width_rule_violation`), comparing seed 0 at the base."""
+        from bench.parametrize import width_rule_violation
+
+        s, spec = out.scaling, out.spec
+        base = NetSpec(spec.arch, s.base[1], s.base[0], spec.activation, spec.n_in, spec.n_out, spec.task)
+        for name in list(out.params):
+            base_params = jax.jit(self._init_fn(base, name))(keys[:1])
+            reason = width_rule_violation(s, name, _take(base_params, 0), _take(out.params[name], 0))
+            if reason:
+                out.skipped[name] = reason
+                del out.params[name]
+
     def _post_init(self, out: Initialized, name: str, module, keys) -> None:
         step = jinit.get_scheme(name).post_init
         if step is None:
+            return
+        if not out.scaling.identity:
+            out.skipped[name] = (f"a data-dependent step ({name}) sets each layer's scale from data at this width, "
+                                 f"replacing the width scaling of the parametrization {out.parametrization!r}; "
+                                 "run it with --parametrization standard.")
+            del out.params[name]
             return
         batch = self.stats_batch[0]
         params, reports = [], []
@@ -261,11 +312,11 @@ class Engine:
         axis = "models" if n_models >= self.n_devices or self.multi_process else "data"
         return Mesh(np.array(self.devices), (axis,)), axis
 
-    def _program(self, kind: str, spec: NetSpec, n_models: int, build: Callable, *args) -> Any:
-        key = (kind, spec, n_models, self.config.optimizer, self.config.batch_size)
+    def _program(self, kind: str, init: Initialized, n_models: int, build: Callable, *args) -> Any:
+        key = (kind, init.spec, init.parametrization, n_models, self.config.optimizer, self.config.batch_size)
         if key not in self._programs:
             t0 = time.perf_counter()
-            self._programs[key] = _compile(build(spec, n_models).lower(*args), 1)
+            self._programs[key] = _compile(build(init.spec, init.scaling, n_models).lower(*args), 1)
             self.timing["compile_s"] += time.perf_counter() - t0
         return self._programs[key]
 
@@ -277,14 +328,24 @@ class Engine:
 
         return constrain
 
-    def _train_fn(self, spec: NetSpec, n_models: int):
-        module, tx = get_arch(spec.arch).module(spec), make_optimizer(self.config.optimizer)
+    def _optimizer(self, scaling) -> optax.GradientTransformation:
+        """The optimizer at lr 1, each parameter's update times its parametrization factor."""
+        tx = make_optimizer(self.config.optimizer)
+        if scaling is None or all(f == 1.0 for f in scaling.lr_factors.values()):
+            return tx
+        from jinit.parametrization import scale_by_path
+
+        return optax.chain(tx, scale_by_path(scaling.lr_factors))
+
+    def _train_fn(self, spec: NetSpec, scaling, n_models: int):
+        module, tx = get_arch(spec.arch).module(spec), self._optimizer(scaling)
         batch, n = self.config.batch_size, len(self.dataset.x_train)
         constrain = self._constrain(*self._mesh(n_models))
+        forward = _forward(scaling)
 
         def one_model(state, lr, start, stop, x, y):
             def mean_loss(params, xb, yb):
-                return jnp.mean(loss_and_metrics(module.apply({"params": params}, xb), yb, spec.task)[0])
+                return jnp.mean(loss_and_metrics(module.apply({"params": forward(params)}, xb), yb, spec.task)[0])
 
             def step(i, st):
                 key = jax.random.wrap_key_data(st["key"])
@@ -299,14 +360,15 @@ class Engine:
 
         return jax.jit(jax.vmap(one_model, in_axes=(0, 0, None, None, None, None)), donate_argnums=0)
 
-    def _eval_fn(self, spec: NetSpec, n_models: int):
+    def _eval_fn(self, spec: NetSpec, scaling, n_models: int):
         module = get_arch(spec.arch).module(spec)
         constrain = self._constrain(*self._mesh(n_models))
+        forward = _forward(scaling)
 
         def split_metrics(params, xs, ys, ms):
             def body(acc, chunk):
                 xc, yc, mc = (constrain(a) for a in chunk)
-                loss, correct = loss_and_metrics(module.apply({"params": params}, xc), yc, spec.task)
+                loss, correct = loss_and_metrics(module.apply({"params": forward(params)}, xc), yc, spec.task)
                 return (acc[0] + jnp.sum(jnp.where(mc, loss, 0.0)), acc[1] + jnp.sum(jnp.where(mc, correct, 0.0))), None
 
             (sl, sc), _ = jax.lax.scan(body, (jnp.float32(0), jnp.float32(0)), (xs, ys, ms))
@@ -317,13 +379,14 @@ class Engine:
 
         return jax.jit(jax.vmap(one_model, in_axes=(0, None)))
 
-    def _stats_fn(self, spec: NetSpec, n_models: int):
+    def _stats_fn(self, spec: NetSpec, scaling, n_models: int):
         arch = get_arch(spec.arch)
         module = arch.module(spec, collect=True)
+        forward = _forward(scaling)
 
         def one_model(params, x, y):
             def loss_fn(p):
-                out, stats = module.apply({"params": p}, x)
+                out, stats = module.apply({"params": forward(p)}, x)
                 return jnp.mean(loss_and_metrics(out, y, spec.task)[0]), stats
 
             (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -360,24 +423,24 @@ class Engine:
         params = _stack([_take(init.params[j.scheme], seed_index[j.seed]) for j in padded])
         lr = jnp.asarray([j.lr for j in padded], jnp.float32)
         keys = jax.random.key_data(jnp.stack([data_keys[seed_index[j.seed]] for j in padded]))
-        tx = make_optimizer(self.config.optimizer)
+        tx = self._optimizer(init.scaling)
         state = {"params": params, "opt": jax.vmap(tx.init)(params), "key": keys,
                  "bad": jnp.full((n_models,), -1, jnp.int32)}
         state, lr = self._place(state, n_models), self._place(lr, n_models)
-        curves, stats, state = self._loop(init.spec, n_models, state, lr, progress)
+        curves, stats, state = self._loop(init, n_models, state, lr, progress)
         seconds = time.perf_counter() - t0
         self.timing["train_s"] += seconds - (self.timing["compile_s"] - c0)
         per_model = (seconds + init.seconds * len(jobs) / max(1, len(init.params) * len(init.seeds))) / len(jobs)
         bad = np.asarray(_host(state["bad"]))
         return [self._record(init, job, i, curves, stats, int(bad[i]), per_model) for i, job in enumerate(jobs)]
 
-    def _loop(self, spec: NetSpec, n_models: int, state, lr, progress):
+    def _loop(self, init: Initialized, n_models: int, state, lr, progress):
         cfg = self.config
         xb, yb = self.stats_batch
-        stats_fn = self._program("stats", spec, n_models, self._stats_fn, state["params"], xb, yb)
-        evaluate = self._program("eval", spec, n_models, self._eval_fn, state["params"], self.splits)
+        stats_fn = self._program("stats", init, n_models, self._stats_fn, state["params"], xb, yb)
+        evaluate = self._program("eval", init, n_models, self._eval_fn, state["params"], self.splits)
         a0, b0 = jnp.int32(0), jnp.int32(min(cfg.eval_every, cfg.steps))
-        train = self._program("train", spec, n_models, self._train_fn, state, lr, a0, b0, self.x_train, self.y_train)
+        train = self._program("train", init, n_models, self._train_fn, state, lr, a0, b0, self.x_train, self.y_train)
         init_stats = _host(stats_fn(state["params"], xb, yb))
         points = cfg.eval_steps()
         curves = [(0, np.asarray(_host(evaluate(state["params"], self.splits))))]
@@ -407,7 +470,7 @@ class Engine:
                    and v <= cfg.target_loss and (div is None or s < div)]
         record = {
             "arch": spec.arch, "scheme": job.scheme, "activation": spec.activation, "depth": spec.depth,
-            "width": spec.width, "lr": job.lr, "seed": job.seed, "optimizer": cfg.optimizer, "steps": cfg.steps,
+            "width": spec.width, "parametrization": init.parametrization, "lr": job.lr, "seed": job.seed, "optimizer": cfg.optimizer, "steps": cfg.steps,
             "batch_size": cfg.batch_size, "dataset": self.dataset.name,
             "final_train_loss": last["train_loss"], "final_train_accuracy": last["train_accuracy"],
             "final_val_loss": last["val_loss"], "final_val_accuracy": last["val_accuracy"],
@@ -424,6 +487,13 @@ class Engine:
         if job.scheme in init.reports:
             record["post_init"] = init.reports[job.scheme][init.seeds.index(job.seed)]
         return record
+
+
+def _forward(scaling) -> Callable:
+    """``params -> params`` with the parametrization's forward multipliers applied (the
+    network is called on these; the gradient is taken with respect to the stored ones)."""
+    mults = {} if scaling is None else scaling.multipliers
+    return lambda params: scale_leaves(params, mults)
 
 
 def _reason(err: BaseException) -> str:

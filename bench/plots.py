@@ -349,7 +349,8 @@ def plot_all(results: dict, out_dir: str) -> list[str]:
         plot_accuracy(results, os.path.join(out_dir, "accuracy.png")),
         plot_lr_sensitivity(results, os.path.join(out_dir, "lr_sensitivity.png")),
     ]
-    sat = plot_saturation(results, os.path.join(out_dir, "saturation.png"))
-    if sat:
-        paths.append(sat)
-    return paths
+    from bench.transfer import plot_transfer
+
+    extra = [plot_saturation(results, os.path.join(out_dir, "saturation.png"))]
+    extra += [plot_transfer(results, os.path.join(out_dir, f"lr_transfer_{d}.png"), d) for d in ("width", "depth")]
+    return paths + [p for p in extra if p]

@@ -90,7 +90,7 @@ _add(
         "none (CI smoke test)",
         "A few seconds end to end; checks the installation and the output files, not a scientific result.",
         {"schemes": ("he_normal", "glorot_normal", "normal", "fixup"), "archs": ("mlp", "resmlp"),
-         "activations": ("relu",), "depths": (3,), "width": 16, "steps": 40, "batch_size": 64, "seeds": 2,
+         "activations": ("relu",), "depths": (3,), "widths": (16,), "steps": 40, "batch_size": 64, "seeds": 2,
          "eval_every": 10, "lrs": (0.02, 0.05)},
     )
 )
@@ -106,7 +106,7 @@ _add(
         "0.9 at lr 0.002, 500 steps (the paper used a convnet on ImageNet). Expected: he_* reach the target "
         "loss, glorot_* stay at chance (loss ~ ln 10 = 2.30).",
         {"schemes": ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform"), "activations": ("relu",),
-         "archs": ("mlp",), "depths": (30,), "width": 64, "optimizer": "momentum", "batch_size": 128, "lrs": (0.001, 0.002, 0.005),
+         "archs": ("mlp",), "depths": (30,), "widths": (64,), "optimizer": "momentum", "batch_size": 128, "lrs": (0.001, 0.002, 0.005),
          "steps": 500, "seeds": 3, "eval_every": 25},
     )
 )
@@ -129,7 +129,7 @@ _add(
         "hidden layer, the fraction of saturated units (|tanh| > 0.99, sigmoid < 0.01 or > 0.99) at init "
         "and after training (saturation.png).",
         {"schemes": ("normal", "glorot_standard", "glorot_uniform", "glorot_normal"),
-         "archs": ("mlp",), "activations": ("tanh", "sigmoid"), "depths": (5,), "width": 128, "optimizer": "sgd",
+         "archs": ("mlp",), "activations": ("tanh", "sigmoid"), "depths": (5,), "widths": (128,), "optimizer": "sgd",
          "lrs": (0.5,), "steps": 600, "batch_size": 32, "seeds": 3, "eval_every": 50},
     )
 )
@@ -150,7 +150,7 @@ _add(
         "trains at depth 10; from depth 50-100 on only `critical` does (observed on digits: train loss "
         "~0.3 at depth 200 after 100 steps, the others at chance).",
         {"schemes": ("glorot_normal", "gain_normal", "uniform_small"), "activations": ("tanh",),
-         "archs": ("mlp",), "depths": (10, 50, 100, 200), "width": 64, "optimizer": "momentum", "batch_size": 128, "lrs": (0.005,),
+         "archs": ("mlp",), "depths": (10, 50, 100, 200), "widths": (64,), "optimizer": "momentum", "batch_size": 128, "lrs": (0.005,),
          "steps": 300, "seeds": 2, "eval_every": 25},
         optional=("critical", "orthogonal"),
     )
@@ -168,10 +168,126 @@ _add(
         "critical reaches train loss 0.14 and 95% test accuracy; glorot_normal 2.02, orthogonal (tanh gain "
         "1.59, chaotic) and he_normal stay at chance (2.30). At lr 0.005 critical's loss spikes back up.",
         {"schemes": ("critical", "glorot_normal", "he_normal"), "activations": ("tanh",), "depths": (200,),
-         "archs": ("mlp",), "width": 64, "optimizer": "momentum", "batch_size": 128, "lrs": (0.002,), "steps": 300, "seeds": 2,
+         "archs": ("mlp",), "widths": (64,), "optimizer": "momentum", "batch_size": 128, "lrs": (0.002,), "steps": 300, "seeds": 2,
          "eval_every": 25},
         required=("critical",),
         optional=("orthogonal",),
+    )
+)
+_add(
+    Preset(
+        "depth1000",
+        "a vanilla 1000-layer tanh MLP (no skips, no normalization) trained to > 90% test accuracy: `isometric` "
+        "init (orthogonal, critical line at q* = 0.01), Adam, 3 lrs (about 3 min on a 2-core CPU)",
+        "Pennington, Schoenholz & Ganguli 2017, 'Resurrecting the sigmoid in deep learning through dynamical "
+        "isometry: theory and practice', NeurIPS",
+        "A 1000-hidden-layer, width-64 tanh MLP initialized with `isometric`: W = sigma_w Q (Q Haar orthogonal), "
+        "b ~ N(0, sigma_b^2) at the critical point with fixed point q* = 0.01 (sigma_w = 1.00981, sigma_b = "
+        "0.00112; chi_1 = sigma_w^2 E[tanh'(sqrt(q*) z)^2] = 1). Theory: on the critical line with q* > 0 the "
+        "pre-activation variance settles at a stable q*, and with orthogonal weights the squared singular values "
+        "of the input-output Jacobian spread only by about L (sigma_w^4 E[tanh'^4] - 1) = 0.7 at L = 1000, so "
+        "gradients reach every layer. Adam at lrs 1e-5, 3e-5, 1e-4, 300 steps of batch 128, 1 seed (add "
+        "--seeds 2 for intervals, twice the time). Observed on digits (one seed, two runs): lr 3e-5 is chosen, "
+        "validation loss 0.49-0.58 and 92.5-95.3% test accuracy (above 90% from step 50 on); 1e-5 is slower "
+        "(val loss 0.90, 95%); 1e-4 spikes and can collapse late (35% at step 300). At the same depth, "
+        "`critical` (sigma_b = 0, whose q decays to 0 like 1/(2l)) reaches val loss 0.65 / 94% with Adam at 3e-5 but only 1.13 / 83% with momentum SGD at 5e-4 "
+        "(`isometric`: 0.56 / 95%), and momentum at lr 0.002 collapses both to chance: at this depth the learning "
+        "rate matters as much as the init. About 3 minutes on a 2-core CPU (185 s measured on a shared machine: "
+        "0.2-0.3 s per step of a 1000-layer model).",
+        {"schemes": ("isometric",), "activations": ("tanh",), "archs": ("mlp",), "depths": (1000,),
+         "widths": (64,), "optimizer": "adam", "batch_size": 128, "lrs": (1e-5, 3e-5, 1e-4), "steps": 300,
+         "seeds": 1, "eval_every": 50},
+        required=("isometric",),
+    )
+)
+_add(
+    Preset(
+        "depth-limits",
+        "the deepest tanh MLP (depth 10, 30, 100, 300, 1000) that he_normal, glorot_normal and lecun_normal still "
+        "train, against critical and isometric (Adam, 100 steps)",
+        "Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, 'Deep Information Propagation', ICLR; "
+        "Pennington, Schoenholz & Ganguli 2017, NeurIPS",
+        "The classic schemes on the depth1000 protocol (tanh, width 64, Adam, batch 128) with short training "
+        "(100 steps, lrs 3e-5 and 3e-4, 1 seed) at depths 10, 30, 100, 300, 1000. A scheme 'trains' at a depth "
+        "when its test accuracy at the lr chosen on validation loss is at least 50% (chance: 10%). Mean-field "
+        "theory: he_normal (sigma_w^2 = 2) is chaotic for tanh (q* = 0.62, chi_1 = 1.11, xi_c = 22: trainable up to "
+        "about 6 xi_c = 130 layers); glorot_normal and lecun_normal (sigma_w = 1, identical on square "
+        "layers) are critical in mean (q -> 0 like 1/(2l)) but Gaussian, so their Jacobian spectrum spreads "
+        "with depth; `critical` and `isometric` are orthogonal at the critical point. Observed on digits (test "
+        "accuracy % at depths 10 / 30 / 100 / 300 / 1000): he_normal 88 / 72 / 33 / 13 / 10, glorot_normal "
+        "90 / 89 / 37 / 20 / 18, lecun_normal 90 / 88 / 28 / 17 / 10, critical 94 / 96 / 94 / 61 / 91, "
+        "isometric 94 / 96 / 95 / 79 / 95: the classic schemes train up to depth 30 and not at 100 (with "
+        "--depth 50,70: he_normal 56 / 49, glorot_normal 73 / 78, lecun_normal 71 / 53), the orthogonal "
+        "critical ones at every depth. About 8.5 minutes on a shared 2-core CPU (init and compile 3.5 min of it).",
+        {"schemes": ("he_normal", "glorot_normal", "lecun_normal"), "activations": ("tanh",), "archs": ("mlp",),
+         "depths": (10, 30, 100, 300, 1000), "widths": (64,), "optimizer": "adam", "batch_size": 128,
+         "lrs": (3e-5, 3e-4), "steps": 100, "seeds": 1, "eval_every": 25},
+        optional=("critical", "isometric"),
+    )
+)
+
+
+_POW2 = tuple(2.0 ** k for k in range(-12, -3))  # 2^-12 .. 2^-4: the grid of the transfer presets
+_add(
+    Preset(
+        "mup-width",
+        "learning-rate transfer across width: pre-LN residual MLPs of width 64 to 1024, standard vs muP, Adam, "
+        "lr grid in powers of 2",
+        "Yang et al. 2022, 'Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter "
+        "Transfer', arXiv:2203.03466, Fig. 1 and Table 3",
+        "A 2-block pre-LN residual MLP (resmlp_ln, ReLU, he_normal) at widths 64, 128, 256, 512, 1024 under the "
+        "standard parametrization and under muP relative to the width-64 base (--parametrization: hidden Adam lr "
+        "x 1/m, readout init x sqrt(m) and forward multiplier 1/m), Adam at lrs 2^-12 .. 2^-4, 60 steps of "
+        "batch 64, 2 seeds. muP's claim: the best lr stays put as the width grows, while under the standard "
+        "parametrization it falls (with Adam about as 1/width). The transfer table of summary.md lists the "
+        "best lr per width by final training loss (what muP predicts) and by validation loss; "
+        "lr_transfer_width.png is the papers' figure (training loss vs lr, one curve per width). See README "
+        "for the measured numbers.",
+        {"schemes": ("he_normal",), "archs": ("resmlp_ln",), "activations": ("relu",), "depths": (2,),
+         "widths": (64, 128, 256, 512, 1024), "parametrizations": ("standard", "mup"), "optimizer": "adam",
+         "lrs": _POW2, "steps": 60, "batch_size": 64, "seeds": 2, "eval_every": 20},
+    )
+)
+_add(
+    Preset(
+        "mup-depth",
+        "learning-rate transfer across depth: residual MLPs of 2 to 64 blocks, standard vs depth-muP, Adam, "
+        "lr grid in powers of 2",
+        "Yang, Yu, Zhu & Hayou 2023, 'Tensor Programs VI: Feature Learning in Infinite-Depth Neural Networks', "
+        "arXiv:2310.02244; Bordelon, Noci, Li, Hanin & Pehlevan 2023, arXiv:2309.16620",
+        "Residual MLPs (resmlp, no normalization; resmlp_ln, pre-LN; ReLU, he_normal, width 128) of 2, 8, 32 "
+        "and 64 blocks under the standard parametrization and under depth-muP relative to the 2-block base "
+        "(each branch's output layer multiplied by sqrt(2/L), Adam lr of the block weights x sqrt(2/L)), Adam "
+        "at lrs 2^-12 .. 2^-4, 60 steps of batch 64, 2 seeds. Depth-muP's claim: the best lr stays put as the "
+        "depth grows; under the standard parametrization it falls, and without normalization the unscaled "
+        "branches make deep nets diverge (the residual stream's variance doubles per He-initialized block). "
+        "See README for the measured numbers.",
+        {"schemes": ("he_normal",), "archs": ("resmlp", "resmlp_ln"), "activations": ("relu",),
+         "depths": (2, 8, 32, 64), "widths": (128,), "parametrizations": ("standard", "depth_mup"),
+         "optimizer": "adam", "lrs": _POW2, "steps": 60, "batch_size": 64, "seeds": 2, "eval_every": 20},
+    )
+)
+
+
+_add(
+    Preset(
+        "kernel-shaping",
+        "100-layer vanilla MLPs (no skips, no normalization): relu vs TAT leaky ReLU vs DKS tanh, orthogonal "
+        "weights, Adam",
+        "Martens et al. 2021, 'Rapid training of deep neural networks without skip connections or normalization "
+        "layers using Deep Kernel Shaping', arXiv:2110.01765; Zhang et al. 2022, 'Deep Learning without "
+        "Shortcuts: Shaping the Kernel with Tailored Rectifiers', ICLR",
+        "A 100-hidden-layer, width-64 plain MLP with orthogonal weights (gain sqrt 2 for relu, 1 for the shaped "
+        "activations, whose transform carries the gain) and three activations: relu; tat_leaky_relu (TAT: the "
+        "negative slope that makes the depth-100 network's C map at 0 equal 0.9, output scaled so that Q(q) = "
+        "q); dks_tanh (DKS: gamma (tanh(alpha x + beta) + delta) with Q(1) = 1, C(0) = 0, Q'(1) = 1 and the "
+        "network's C'(1) = 1.5), solved by jinit.kernel_shaping as google-deepmind/dks does. Adam at lrs 3e-5, 1e-4, "
+        "3e-4, 1e-3, 300 steps of batch 64, 1 seed. The papers' claim: with the shaped activations deep vanilla "
+        "nets train nearly as fast as residual ones, where relu nets degrade with depth. See README for the "
+        "measured numbers.",
+        {"schemes": ("orthogonal",), "archs": ("mlp",), "activations": ("relu", "tat_leaky_relu", "dks_tanh"),
+         "depths": (100,), "widths": (64,), "optimizer": "adam", "lrs": (3e-5, 1e-4, 3e-4, 1e-3), "steps": 300,
+         "batch_size": 64, "seeds": 1, "eval_every": 50},
     )
 )
 

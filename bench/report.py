@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from bench.selection import SIGNIFICANCE, by_group, select
+from bench.selection import SIGNIFICANCE, by_group, group_key, select
 
 __all__ = ["TABLE_HEADER", "Table", "fmt", "group_title", "summary_markdown", "table_cells", "tables"]
 
@@ -42,9 +42,10 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 
 def group_title(key: tuple) -> str:
-    """``mlp, relu, depth 20, width 64`` for the group key (arch, activation, depth, width)."""
-    arch, activation, depth, width = key
-    return f"{arch}, {activation}, depth {depth}, width {width}"
+    """``mlp, relu, depth 20, width 64`` for the group key (arch, activation, depth, width,
+    parametrization); the parametrization is named when it is not the standard one."""
+    arch, activation, depth, width, par = key
+    return f"{arch}, {activation}, depth {depth}, width {width}" + ("" if par == "standard" else f", {par}")
 
 
 def _interval(mean: float | None, half: float | None, fmt_one=fmt) -> str:
@@ -170,7 +171,7 @@ def _skipped(results: Mapping) -> list[str]:
         return []
     lines = ["## Skipped", ""]
     lines += [
-        f"- `{s['scheme']}` ({s['arch']}, {s['activation']}, depth {s['depth']}, width {s['width']}): {s['reason']}"
+        f"- `{s['scheme']}` ({group_title(group_key(s))}): {s['reason']}"
         for s in skipped
     ]
     return lines + [""]
@@ -194,4 +195,7 @@ def summary_markdown(results: Mapping) -> str:
     lines += _setup(results) + [""] + _protocol(results)
     for table in tables(results):
         lines += _markdown_table(table)
+    from bench.transfer import transfer_markdown
+
+    lines += transfer_markdown(results)
     return "\n".join(lines + _skipped(results) + _timing(results))

@@ -66,12 +66,13 @@ SUMMARY = "summary.md"
 
 # Config entries that choose *what* to run, not *how*: runs of a results.json can
 # be resumed / extended with different values of these.
-SELECTION_KEYS = ("schemes", "archs", "activations", "depths", "lrs", "seeds", "preset", "devices", "batch_models")
+SELECTION_KEYS = ("schemes", "archs", "activations", "depths", "widths", "parametrizations", "lrs", "seeds", "preset",
+                  "devices", "batch_models")
 
-SKIP_KEYS = ("arch", "scheme", "activation", "depth", "width")
+SKIP_KEYS = ("arch", "scheme", "activation", "depth", "width", "parametrization")
 
 RUN_KEYS = (
-    "arch", "scheme", "activation", "depth", "width", "lr", "seed", "optimizer", "steps", "batch_size", "dataset",
+    "arch", "scheme", "activation", "depth", "width", "parametrization", "lr", "seed", "optimizer", "steps", "batch_size", "dataset",
     "final_train_loss", "final_train_accuracy", "final_val_loss", "final_val_accuracy", "test_loss",
     "test_accuracy", "best_val_loss", "last_k_val_loss", "steps_to_target", "diverged", "diverged_step",
     "loss_curve", "val_loss_curve", "test_accuracy_curve", "init_stats", "final_stats", "time_s",
@@ -147,9 +148,11 @@ def settings_hash(config: dict) -> str:
     return _digest({k: v for k, v in config.items() if k not in SELECTION_KEYS and k not in ("settings_hash", "dataset_info")})
 
 
-def run_hash(settings: str, arch: str, scheme: str, activation: str, depth: int, lr: float, seed: int) -> str:
-    """Hash identifying one run (one model) under ``settings``."""
-    return _digest([settings, arch, scheme, activation, int(depth), float(lr), int(seed)])
+def run_hash(settings: str, structure: tuple, scheme: str, lr: float, seed: int) -> str:
+    """Hash identifying one run (one model) under ``settings``; ``structure`` is
+    ``(arch, activation, depth, width, parametrization)``."""
+    arch, activation, depth, width, parametrization = structure
+    return _digest([settings, arch, scheme, activation, int(depth), int(width), parametrization, float(lr), int(seed)])
 
 
 class ResultStore:
@@ -196,6 +199,7 @@ class ResultStore:
         """Keeps the finished runs and skips of ``existing`` (same settings)."""
         self.data["runs"] = list(existing.get("runs", []))
         self.data["skipped"] = list(existing.get("skipped", []))
+        self.data["scalings"] = list(existing.get("scalings", []))
 
     def done(self) -> set[str]:
         """Hashes of the runs already recorded."""
@@ -205,6 +209,14 @@ class ResultStore:
         """Adds (or replaces, by ``run_hash``) finished runs."""
         new = {r["run_hash"] for r in runs}
         self.data["runs"] = [r for r in self.data["runs"] if r.get("run_hash") not in new] + list(runs)
+
+    def scaling(self, structure: tuple, record: dict) -> None:
+        """Records what a non-standard parametrization did to ``structure``'s network."""
+        entry = dict(zip(("arch", "activation", "depth", "width"), structure[:4]), **record)
+        key = tuple(entry[k] for k in ("arch", "activation", "depth", "width", "parametrization"))
+        kept = [s for s in self.data.setdefault("scalings", [])
+                if tuple(s.get(k) for k in ("arch", "activation", "depth", "width", "parametrization")) != key]
+        self.data["scalings"] = kept + [entry]
 
     def skip(self, entry: dict) -> None:
         """Records an inapplicable (arch, scheme, activation, depth, width) with its reason."""

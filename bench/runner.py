@@ -1,6 +1,6 @@
 """``bench.run(config, out_dir) -> Results``: a whole benchmark run.
 
-For every structure (architecture x activation x depth) of a
+For every structure (architecture x activation x depth x width x parametrization) of a
 :class:`~bench.config.BenchConfig` it initializes all (scheme, seed) pairs,
 trains every (scheme, learning rate, seed) in chunks of ``batch_models`` models
 (:mod:`bench.engine`), and saves ``results.json`` after every chunk, so a run
@@ -97,19 +97,22 @@ def chunks(jobs: list, size: int | None) -> list[list]:
 
 
 def plan(config: BenchConfig, done: set[str], settings: str) -> list[tuple[tuple, list]]:
-    """``[((arch, activation, depth), jobs to train), ...]``; runs in ``done`` are left out."""
+    """``[((arch, activation, depth, width, parametrization), jobs to train), ...]``; runs in
+    ``done`` are left out."""
+    import itertools
+
     import jinit
     from bench.engine import Job
     from bench.results import run_hash
 
     schemes = config.schemes or tuple(jinit.SCHEMES)
     out = []
-    for depth in config.depths:
-        for arch in config.archs:
-            for act in config.activations:
-                jobs = [Job(s, lr, seed) for s in schemes for lr in config.lrs for seed in range(config.seeds)
-                        if run_hash(settings, arch, s, act, depth, lr, seed) not in done]
-                out.append(((arch, act, depth), jobs))
+    for depth, width, arch, act, par in itertools.product(config.depths, config.widths, config.archs,
+                                                          config.activations, config.parametrizations):
+        structure = (arch, act, depth, width, par)
+        jobs = [Job(s, lr, seed) for s in schemes for lr in config.lrs for seed in range(config.seeds)
+                if run_hash(settings, structure, s, lr, seed) not in done]
+        out.append((structure, jobs))
     return out
 
 
@@ -195,9 +198,9 @@ def _train_all(engine, store, config: BenchConfig, todo: list, emit, total: int)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-init")
 
     def prepare(item):
-        (arch, act, depth), jobs = item
-        return engine.initialize(engine.spec(arch, act, depth), list(dict.fromkeys(j.scheme for j in jobs)),
-                                 range(config.seeds))
+        (arch, act, depth, width, par), jobs = item
+        return engine.initialize(engine.spec(arch, act, depth, width), list(dict.fromkeys(j.scheme for j in jobs)),
+                                 range(config.seeds), par)
 
     done = 0
     try:
@@ -213,15 +216,19 @@ def _train_all(engine, store, config: BenchConfig, todo: list, emit, total: int)
 def _train_structure(engine, store, item, init, size, emit, done: int, total: int) -> int:
     from bench.results import run_hash
 
-    (arch, act, depth), jobs = item
+    structure, jobs = item
+    arch, act, depth, width, par = structure
+    where = _where(structure)
     steps, settings = engine.config.steps, store.data["config"]["settings_hash"]
+    if init.scaling is not None and not init.scaling.identity:
+        store.scaling(structure, init.scaling.record())
     for scheme, reason in init.skipped.items():
-        store.skip({"arch": arch, "scheme": scheme, "activation": act, "depth": depth,
-                    "width": init.spec.width, "reason": reason})
-        emit(Event("skipped", f"skipped {scheme} ({arch}, {act}, depth {depth}): {reason}"))
+        store.skip({"arch": arch, "scheme": scheme, "activation": act, "depth": depth, "width": width,
+                    "parametrization": par, "reason": reason})
+        emit(Event("skipped", f"skipped {scheme} ({where}): {reason}"))
     runnable = [j for j in jobs if j.scheme in init.params]
     done += (len(jobs) - len(runnable)) * steps
-    emit(Event("structure", f"{arch}, {act}, depth {depth}: {len(runnable)} model(s)", done, total))
+    emit(Event("structure", f"{where}: {len(runnable)} model(s)", done, total))
     batches = chunks(runnable, size)
     for chunk in batches:
         start = done
@@ -233,22 +240,26 @@ def _train_structure(engine, store, item, init, size, emit, done: int, total: in
 
         records = engine.train(init, chunk, progress=progress, pad_to=len(batches[0]))
         for r in records:
-            r["run_hash"] = run_hash(settings, arch, r["scheme"], act, depth, r["lr"], r["seed"])
+            r["run_hash"] = run_hash(settings, structure, r["scheme"], r["lr"], r["seed"])
         store.add(records)
         store.data["timing"] = dict(engine.timing)
         store.save()
         done += len(chunk) * steps
-        emit(Event("chunk", _chunk_line(arch, act, depth, records), done, total, {"records": records}))
+        emit(Event("chunk", _chunk_line(where, records), done, total, {"records": records}))
     store.save()
     return done
 
 
-def _chunk_line(arch: str, act: str, depth: int, records: list[dict]) -> str:
+def _where(structure: tuple) -> str:
+    arch, act, depth, width, par = structure
+    return f"{arch}, {act}, depth {depth}, width {width}" + ("" if par == "standard" else f", {par}")
+
+
+def _chunk_line(where: str, records: list[dict]) -> str:
     schemes = list(dict.fromkeys(r["scheme"] for r in records))
     shown = ", ".join(schemes[:4]) + (f" +{len(schemes) - 4}" if len(schemes) > 4 else "")
     div = sum(r["diverged"] for r in records)
-    return (f"{arch}, {act}, depth {depth}: trained {len(records)} model(s) ({shown})"
-            + (f", {div} diverged" if div else ""))
+    return f"{where}: trained {len(records)} model(s) ({shown})" + (f", {div} diverged" if div else "")
 
 
 def _finish(engine, store, out_dir: str, t0: float, interrupted: bool, plots: bool) -> Results:

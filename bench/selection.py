@@ -42,15 +42,16 @@ __all__ = [
 ]
 
 # A group: the schemes ranked against each other share these.
-GROUP_KEYS = ("arch", "activation", "depth", "width")
+GROUP_KEYS = ("arch", "activation", "depth", "width", "parametrization")
 
 # p-value below which a scheme differs significantly from its group's best.
 SIGNIFICANCE = 0.05
 
 
 def group_key(record: Mapping) -> tuple:
-    """``(arch, activation, depth, width)`` of a run record or selection entry."""
-    return tuple(record[k] for k in GROUP_KEYS)
+    """``(arch, activation, depth, width, parametrization)`` of a run record or selection
+    entry (records without a parametrization are ``standard``)."""
+    return tuple(record.get(k, "standard") if k == "parametrization" else record[k] for k in GROUP_KEYS)
 
 
 def _finite(x) -> bool:

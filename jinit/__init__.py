@@ -126,7 +126,9 @@ from jinit.variance import (
 _LAZY = {
     "data_dependent": None,
     "diagnostics": None,
+    "kernel_shaping": None,
     "parametrization": None,
+    "spectra": None,
     "lsuv": "data_dependent",
     "LSUVLayer": "data_dependent",
     "signal_propagation": "diagnostics",

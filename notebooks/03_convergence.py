@@ -41,7 +41,7 @@ import bench
 
 WANTED = ("zeros", "normal", "glorot_normal", "he_normal", "orthogonal", "critical")
 config = bench.BenchConfig(schemes=tuple(s for s in WANTED if s in jinit.SCHEMES), archs=("mlp",),
-                           activations=("relu",), depths=(20,), width=32, lrs=(0.003, 0.01, 0.03), steps=200,
+                           activations=("relu",), depths=(20,), widths=(32,), lrs=(0.003, 0.01, 0.03), steps=200,
                            seeds=2, eval_every=20, devices=1)
 results = bench.run(config, tempfile.mkdtemp(prefix="jinit-bench-"), plots=False)
 print(f"{len(results.runs)} runs, {results.timing['wall_s']:.0f} s")

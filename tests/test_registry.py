@@ -78,6 +78,8 @@ BY_ACTIVATION = {
     "orthogonal": structured.gain_orthogonal,
     "critical": meanfield.critical_orthogonal,
 }
+# Schemes whose kernel is a factory at a derived argument: name -> activation -> initializer.
+DERIVED = {"isometric": lambda act: meanfield.critical_orthogonal(act, registry._isometric_sigma_b(act))}
 
 
 # Whole-model schemes: their parameters come from rules built from the network's
@@ -86,17 +88,17 @@ MODEL = {"fixup", "rezero", "skipinit", "gpt2", "zero", "delta_orthogonal", "dir
 
 
 def test_every_scheme_names_its_factory():
-    assert set(NAMED) | set(BY_ACTIVATION) | MODEL == set(jinit.scheme_names())
+    assert set(NAMED) | set(BY_ACTIVATION) | set(DERIVED) | MODEL == set(jinit.scheme_names())
     assert {n for n, s in jinit.SCHEMES.items() if s.model_rules is not None} == MODEL
     for name, factory in BY_ACTIVATION.items():
         assert jinit.get_scheme(name).kernel is factory
 
 
-@pytest.mark.parametrize("name", sorted(NAMED) + sorted(BY_ACTIVATION))
+@pytest.mark.parametrize("name", sorted(NAMED) + sorted(BY_ACTIVATION) + sorted(DERIVED))
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_scheme_kernel_is_the_factory_bit_for_bit(name, activation):
     scheme = jinit.get_scheme(name)
-    theirs = NAMED[name]() if name in NAMED else BY_ACTIVATION[name](activation)
+    theirs = NAMED[name]() if name in NAMED else {**BY_ACTIVATION, **DERIVED}[name](activation)
     np.testing.assert_array_equal(scheme.kernel_init(activation)(KEY, SHAPE), theirs(KEY, SHAPE))
 
 

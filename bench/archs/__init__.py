@@ -39,7 +39,9 @@ class NetSpec:
     def __post_init__(self):
         if self.depth < 1 or self.width < 1:
             raise ValueError(f"depth and width must be >= 1, got depth={self.depth}, width={self.width}.")
-        jinit.get_activation(self.activation)
+        from bench.archs.common import check_activation
+
+        check_activation(self.activation)  # plain (jinit.ACTIVATIONS) or shaped (SHAPED_ACTIVATIONS)
 
 
 class Arch:
@@ -64,6 +66,16 @@ class Arch:
         """Per-layer Frobenius norm of the loss gradient of the layer's kernels,
         ``(n_layers,)``, one entry per row of the module's ``stats``."""
         raise NotImplementedError
+
+    def roles(self, spec: NetSpec) -> list[tuple[str, str]]:
+        """``(pattern, role)`` rules for :func:`jinit.parametrization.roles` where the
+        defaults (read from how each kernel grows with width) do not decide."""
+        return []
+
+    def parametrization_issue(self, spec: NetSpec, base: NetSpec) -> str | None:
+        """Why a width/depth parametrization relative to ``base`` cannot be expressed on
+        this architecture (None when it can)."""
+        return None
 
     def readout_grad_norm(self, grads) -> jax.Array:
         from bench.archs.common import safe_norm

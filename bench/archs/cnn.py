@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 import jinit
 from bench.archs import Arch, NetSpec
-from bench.archs.common import layer_stats, safe_norm, scanned, stacked_norms
+from bench.archs.common import layer_stats, safe_norm, scanned, shaped_reason, stacked_norms
 
 __all__ = ["image_shape", "ConvLayer", "CNN", "ARCHS"]
 
@@ -91,7 +91,7 @@ class CNNArch(Arch):
     summary = "vanilla CNN: 3x3 SAME convs + activation, no skips, no normalization, global average pooling"
 
     def check(self, spec: NetSpec) -> str | None:
-        return image_reason(self.name, spec.n_in)
+        return shaped_reason(self.name, spec.activation) or image_reason(self.name, spec.n_in)
 
     def module(self, spec: NetSpec, *, collect: bool = False) -> CNN:
         return CNN(spec.depth, spec.width, spec.n_out, spec.activation, collect=collect)

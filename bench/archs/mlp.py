@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 import jinit
 from bench.archs import Arch, NetSpec
-from bench.archs.common import layer_stats, safe_norm, scanned, stacked_norms
+from bench.archs.common import activation_fn, gain_activation, layer_stats, safe_norm, scanned, stacked_norms
 
 __all__ = ["HiddenLayer", "MLP", "UnrolledMLP", "ARCH"]
 
@@ -36,11 +36,12 @@ class HiddenLayer(nn.Module):
     kernel_init: Callable = jinit.lecun_normal()
     bias_init: Callable = jinit.zeros()
     collect: bool = False
+    net_depth: int = 1  # the network's number of nonlinear layers: shaped activations depend on it
 
     @nn.compact
     def __call__(self, h, _=None):
         z = nn.Dense(self.width, kernel_init=self.kernel_init, bias_init=self.bias_init, name="dense")(h)
-        a = jinit.get_activation(self.activation)(z)
+        a = activation_fn(self.activation, self.net_depth)(z)
         return a, (layer_stats(self.activation, a) if self.collect else None)
 
 
@@ -66,7 +67,7 @@ class MLP(_MLPFields):
     @nn.compact
     def __call__(self, x):
         layer = dict(width=self.width, activation=self.activation, kernel_init=self.kernel_init,
-                     bias_init=self.bias_init, collect=self.collect)
+                     bias_init=self.bias_init, collect=self.collect, net_depth=self.depth)
         h, s0 = HiddenLayer(**layer, name="input")(x)
         stats = [s0[None]] if self.collect else []
         if self.depth > 1:
@@ -82,7 +83,7 @@ class UnrolledMLP(_MLPFields):
 
     @nn.compact
     def __call__(self, x):
-        phi = jinit.get_activation(self.activation)
+        phi = activation_fn(self.activation, self.depth)
         h = x
         for i in range(self.depth):
             h = phi(nn.Dense(self.width, kernel_init=self.kernel_init, bias_init=self.bias_init, name=f"layer_{i}")(h))
@@ -94,11 +95,19 @@ class MLPArch(Arch):
     name = "mlp"
     summary = "plain MLP: Dense + activation per hidden layer, no skips, no normalization (stack under nn.scan)"
 
+    def check(self, spec: NetSpec) -> str | None:
+        try:  # a shaped activation may have no solution at this depth (e.g. TAT's eta when shallow)
+            activation_fn(spec.activation, spec.depth)
+        except ValueError as err:
+            return str(err)
+        return None
+
     def module(self, spec: NetSpec, *, collect: bool = False) -> MLP:
         return MLP(spec.depth, spec.width, spec.n_out, spec.activation, collect=collect)
 
     def structure(self, spec: NetSpec) -> jinit.Structure:
-        return jinit.Structure(spec.activation, readout="output")
+        # Shaped activations (DKS / TAT) carry their gain: the weights get variance 1 / fan_in.
+        return jinit.Structure(gain_activation(spec.activation), readout="output")
 
     def grad_norms(self, spec: NetSpec, grads) -> jax.Array:
         norms = [safe_norm(grads["input"]["dense"]["kernel"])[None]]

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 import jinit
 from bench.archs import Arch, NetSpec
-from bench.archs.common import layer_stats, scanned, stacked_norms
+from bench.archs.common import layer_stats, scanned, shaped_reason, stacked_norms
 
 __all__ = ["ResBlock", "ResMLP", "ARCHS"]
 
@@ -77,6 +77,9 @@ class ResMLPArch(Arch):
             + "))) (blocks under nn.scan)" + (", final LayerNorm" if norm else ", no normalization")
         )
 
+    def check(self, spec: NetSpec) -> str | None:
+        return shaped_reason(self.name, spec.activation)
+
     def module(self, spec: NetSpec, *, collect: bool = False) -> ResMLP:
         return ResMLP(spec.depth, spec.width, spec.n_out, spec.activation, norm=self.norm, collect=collect)
 
@@ -84,6 +87,10 @@ class ResMLPArch(Arch):
         features = {"residual", "gates"} | ({"norm"} if self.norm else set())
         return jinit.Structure(spec.activation, features, readout="output", blocks=spec.depth,
                                branch_layers=("*fc1/kernel", "*fc2/kernel"), gates="*gate")
+
+    def roles(self, spec: NetSpec) -> list[tuple[str, str]]:
+        # The scalar gate scales a branch as a normalization's scale would; it does not grow with width.
+        return [("*gate", "norm")]
 
     def grad_norms(self, spec: NetSpec, grads) -> jax.Array:
         blocks = grads["blocks"]

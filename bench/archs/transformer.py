@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import jinit
 from bench.archs import Arch, NetSpec
 from bench.archs.cnn import image_shape
-from bench.archs.common import layer_stats, scanned, stacked_norms
+from bench.archs.common import layer_stats, scanned, shaped_reason, stacked_norms
 
 __all__ = ["tokens_shape", "heads", "MLPBranch", "Block", "Transformer", "ARCHS"]
 
@@ -110,11 +110,23 @@ class TransformerArch(Arch):
         )
 
     def check(self, spec: NetSpec) -> str | None:
+        if shaped_reason(self.name, spec.activation):
+            return shaped_reason(self.name, spec.activation)
         if tokens_shape(spec.n_in) is None:
             return (f"{self.name} reads the features as the rows of an s x s image of 1 or 3 channels "
                     f"(n_in = s*s or 3*s*s); n_in = {spec.n_in} is neither")
         if spec.width % heads(spec.width):
             return f"{self.name}: width {spec.width} is not a multiple of its {heads(spec.width)} attention heads"
+        return None
+
+    def parametrization_issue(self, spec: NetSpec, base: NetSpec) -> str | None:
+        # Attention logits are scaled by 1/sqrt(head_dim); µP needs 1/head_dim when the head
+        # dimension grows. With a constant head dimension (more heads) the two agree.
+        h, h0 = spec.width // heads(spec.width), base.width // heads(base.width)
+        if h != h0:
+            return (f"the head dimension changes from {h0} (width {base.width}) to {h} (width {spec.width}) and the "
+                    "attention logits are scaled by 1/sqrt(head_dim), not 1/head_dim as mup needs; use widths >= 16 "
+                    "(head dimension 16: more heads, not wider ones).")
         return None
 
     def module(self, spec: NetSpec, *, collect: bool = False) -> Transformer:

@@ -116,7 +116,7 @@ class EngineBench:
         from bench.config import BenchConfig
 
         return BenchConfig(schemes=(SCHEMES[arch],), archs=(arch,), activations=(ACTIVATION,),
-                           depths=(self.s.depth,), width=self.s.width, optimizer="momentum", lrs=(LR,), steps=steps,
+                           depths=(self.s.depth,), widths=(self.s.width,), optimizer="momentum", lrs=(LR,), steps=steps,
                            batch_size=BATCH, seeds=self.n_seeds, eval_every=steps, target_loss=None,
                            batch_models=n_models, devices=1)
 

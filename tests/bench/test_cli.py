@@ -26,7 +26,7 @@ def _check_schema(results: dict) -> None:
 
     assert results["format"] == "jinit-bench/2"
     cfg, env = results["config"], results["env"]
-    for key in ("schemes", "archs", "activations", "depths", "width", "optimizer", "lrs", "steps", "batch_size",
+    for key in ("schemes", "archs", "activations", "depths", "widths", "parametrizations", "optimizer", "lrs", "steps", "batch_size",
                 "seeds", "dataset", "val_fraction", "eval_every", "target_loss", "dataset_info", "settings_hash"):
         assert key in cfg, key
     assert isinstance(env["jax"], str) and isinstance(env["backend"], str) and isinstance(env["devices"], list)
@@ -85,7 +85,7 @@ def test_cli_and_python_api_give_the_same_results(tmp_path, capsys):
     args = TINY + ["--schemes", "he_normal,glorot_normal", "--activation", "relu", "--no-plots"]
     assert cli.main(args + ["--out", str(tmp_path / "cli")]) == 0
     config = bench.BenchConfig(schemes=("he_normal", "glorot_normal"), archs=("mlp",), activations=("relu",),
-                               depths=(3,), width=16, steps=20, eval_every=5, batch_size=32, seeds=2,
+                               depths=(3,), widths=(16,), steps=20, eval_every=5, batch_size=32, seeds=2,
                                lrs=(0.02, 0.05), dataset=TEACHER, devices=1)
     api = bench.run(config, str(tmp_path / "api"), plots=False)
     from_cli = _read(str(tmp_path / "cli"))
@@ -188,7 +188,7 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
     from bench.engine import Engine, Job
 
     first = results["runs"][0]
-    config = BenchConfig(archs=("mlp",), width=16, lrs=(0.02, 0.05), steps=200, eval_every=50, batch_size=32,
+    config = BenchConfig(archs=("mlp",), widths=(16,), lrs=(0.02, 0.05), steps=200, eval_every=50, batch_size=32,
                          seeds=2, dataset=TEACHER, devices=1)
     single = Engine(with_validation(load_dataset(TEACHER), 0.2), config)
     init = single.initialize(single.spec("mlp", first["activation"], 3), [first["scheme"]], [0, 1])
@@ -209,7 +209,8 @@ BAD = [
     (["--lr", "0.1,abc"], "--lr"),
     (["--val-fraction", "1.5"], "--val-fraction"),
     (["--lr", "-1"], "--lr"),
-    (["--width", "abc"], "invalid int value"),
+    (["--width", "abc"], "--width: expected int values"),
+    (["--parametrization", "mupp"], "--parametrization: unknown parametrization"),
     (["--devices", "999"], "--devices"),
 ]
 

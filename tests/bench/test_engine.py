@@ -17,7 +17,7 @@ from bench.engine import Engine, Job, loss_and_metrics
 from bench.results import jsonify
 
 TEACHER = "teacher:n_train=256,n_test=64,dim=8,classes=3"
-CONFIG = BenchConfig(archs=("mlp",), width=16, optimizer="momentum", lrs=(0.02, 0.05), steps=20, batch_size=32,
+CONFIG = BenchConfig(archs=("mlp",), widths=(16,), optimizer="momentum", lrs=(0.02, 0.05), steps=20, batch_size=32,
                      seeds=2, eval_every=5, target_loss=0.9, dataset=TEACHER, devices=1)
 
 
@@ -155,7 +155,7 @@ def test_every_architecture_end_to_end(tmp_path):
 
     ARCHS = {n: a for n, a in bench.archs.ARCHS.items() if n in ("mlp", "resmlp", "cnn", "transformer")}
     config = bench.BenchConfig(schemes=("he_normal", "fixup", "gpt2", "delta_orthogonal"), archs=tuple(ARCHS),
-                               activations=("relu",), depths=(2,), width=16, lrs=(0.01,), steps=4,
+                               activations=("relu",), depths=(2,), widths=(16,), lrs=(0.01,), steps=4,
                                eval_every=2, batch_size=16, seeds=1, devices=1,
                                dataset="teacher:n_train=96,n_test=32,dim=16,classes=3")
     results = bench.run(config, str(tmp_path), plots=False)

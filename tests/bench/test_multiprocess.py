@@ -15,7 +15,7 @@ import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = bench.BenchConfig(schemes=("he_normal", "glorot_normal"), archs=("mlp",), activations=("relu",), depths=(3,),
-                           width=16, lrs=(0.02, 0.05), steps=20, eval_every=5, batch_size=32, seeds=2,
+                           widths=(16,), lrs=(0.02, 0.05), steps=20, eval_every=5, batch_size=32, seeds=2,
                            dataset="teacher:n_train=256,n_test=64,dim=8,classes=3")
 
 

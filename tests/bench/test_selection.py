@@ -195,7 +195,8 @@ def test_select_ranks_within_groups():
     runs += [record("a", 0.1, s, 0.6, width=64) for s in range(2)] + [record("b", 0.1, s, 0.3, width=64) for s in range(2)]
     runs += [record("a", 0.1, s, 0.3, arch="resmlp") for s in range(2)]
     groups = by_group(select(results_of(runs)))
-    assert list(groups) == [("mlp", "relu", 3, 16), ("mlp", "relu", 3, 64), ("resmlp", "relu", 3, 16)]
+    assert list(groups) == [("mlp", "relu", 3, 16, "standard"), ("mlp", "relu", 3, 64, "standard"),
+                            ("resmlp", "relu", 3, 16, "standard")]
     assert [[e["scheme"] for e in g] for g in groups.values()] == [["a", "b"], ["b", "a"], ["a"]]
 
 
