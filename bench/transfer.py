@@ -152,19 +152,26 @@ def plot_transfer(results: Mapping, path: str, swept: str = "width", metric: str
 
 
 def _transfer_panel(ax, by_size: Mapping[int, Mapping], metric: str, colors: Mapping, swept: str) -> None:
-    shown = []
-    for size, by_lr in sorted(by_size.items()):
-        lrs, means = _curve(by_lr, metric)
+    curves = {size: _curve(by_lr, metric) for size, by_lr in sorted(by_size.items())}
+    finite = [m for _, means in curves.values() for m in means if np.isfinite(m)]
+    # The axis shows the useful range; a size whose whole curve lies above it is named instead.
+    top = min(max(finite) * 1.3, 30 * min(finite) + 3) if finite else None
+    above = []
+    for size, (lrs, means) in curves.items():
         ax.plot(lrs, means, marker="o", ms=3, lw=1.4, color=colors[size], label=f"{swept} {size}")
-        lr = _best(by_lr, metric)
+        lr = _best(by_size[size], metric)
         if lr is not None:
             ax.plot([lr], [means[lrs.index(lr)]], ls="none", marker="o", ms=11, mfc="none", mew=1.4,
                     color=colors[size])
-        shown += [m for m in means if np.isfinite(m)]
+        if top is not None and np.nanmin(np.where(np.isfinite(means), means, np.inf)) > top:
+            above.append(f"{swept} {size}")
     ax.set_xscale("log", base=2)
-    if shown:
+    if finite:
         ax.set_yscale("log")
-        ax.set_ylim(min(shown) / 1.3, min(max(shown) * 1.3, 30 * min(shown) + 3))
+        ax.set_ylim(min(finite) / 1.3, top)
+    if above:
+        ax.text(0.03, 0.97, f"{', '.join(above)}: above {top:.3g} at every lr", transform=ax.transAxes,
+                va="top", fontsize=8, color="0.3")
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"{METRICS[metric]} (mean over seeds)")
     ax.grid(True, which="major", alpha=0.3)

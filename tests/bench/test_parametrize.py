@@ -210,3 +210,22 @@ def test_config_validates_the_new_fields():
         BenchConfig(base_width=-1)
     assert BenchConfig(widths=(64, 16), depths=(8, 2)).base == (16, 2)
     assert BenchConfig(widths=(64, 16), base_width=32).base == (32, 20)
+
+
+def test_transfer_figure_across_depth_names_curves_above_the_axis(tmp_path):
+    from bench.transfer import plot_transfer
+
+    runs = []
+    for par in ("standard", "depth_mup"):
+        for depth in (2, 8, 32):
+            for lr in (0.001, 0.002, 0.004):
+                loss = 1e6 if (par, depth) == ("standard", 32) else 0.1 + abs(math.log2(lr / 0.002))
+                runs.append({"arch": "resmlp", "activation": "relu", "scheme": "he_normal", "parametrization": par,
+                             "depth": depth, "width": 128, "lr": lr, "seed": 0, "diverged": False,
+                             "final_train_loss": loss, "final_val_loss": loss})
+    results = {"runs": runs}
+    assert plot_transfer(results, str(tmp_path / "w.png"), "width") is None  # one width: no width sweep
+    path = plot_transfer(results, str(tmp_path / "d.png"), "depth")
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    got = {e["parametrization"]: e for e in sweeps(results, "depth")}
+    assert got["depth_mup"]["moves"] == 0 and got["standard"]["best_lr"][32] == 0.001  # a meaningless 'best'
