@@ -158,7 +158,7 @@ def benchmark_page(results_dir: pathlib.Path, same_machine: bool = True, note: s
     out.append(
         f"- **settings**: schemes {'every registered scheme' if not cfg['schemes'] else ', '.join(f'`{s}`' for s in cfg['schemes'])}; "
         f"architectures {', '.join(cfg['archs'])}; activations "
-        f"{', '.join(cfg['activations'])}; depth {', '.join(map(str, cfg['depths']))}; width {cfg['width']}; "
+        f"{', '.join(cfg['activations'])}; depth {', '.join(map(str, cfg['depths']))}; width {', '.join(map(str, cfg.get('widths') or [cfg.get('width')]))}; "
         f"optimizer `{cfg['optimizer']}`, lr grid {', '.join(map(str, cfg['lrs']))}; {cfg['steps']} steps of batch "
         f"{cfg['batch_size']}; {cfg['seeds']} seeds; dataset `{cfg['dataset']}` (validation fraction "
         f"{cfg['val_fraction']})\n"
