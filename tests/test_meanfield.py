@@ -333,3 +333,51 @@ def test_registry_scheme():
         np.testing.assert_array_equal(scheme.bias_init(activation)(key, (4,)), np.zeros(4))
     with pytest.raises(ValueError, match="no sigma_w gives chi_1 = 1"):
         scheme.kernel_init("softplus")
+
+
+# --- known values, independently -----------------------------------------------------------------
+
+
+_Z, _W = np.polynomial.hermite_e.hermegauss(120)
+_W = _W / _W.sum()
+
+
+def _gh_q_chi1(sw2: float, sb2: float) -> tuple[float, float]:
+    """(q*, chi_1) of tanh by plain Gauss-Hermite quadrature and iteration of the q map."""
+    q = 1.0
+    for _ in range(500):  # the q map contracts fast here (slope well below 1)
+        q = sw2 * np.dot(_W, np.tanh(math.sqrt(q) * _Z) ** 2) + sb2
+    return q, sw2 * np.dot(_W, (1 - np.tanh(math.sqrt(q) * _Z) ** 2) ** 2)
+
+
+def _gh_xi_c(sw2: float, sb2: float) -> tuple[float, float]:
+    """(chi_1, xi_c) of tanh by plain Gauss-Hermite quadrature and fixed-point iteration
+    (Schoenholz et al. 2017, eqs. 3-9), independent of jinit.meanfield's machinery."""
+    z, w = _Z, _W
+    q, chi1 = _gh_q_chi1(sw2, sb2)
+    if chi1 <= 1:  # ordered: c* = 1 and chi_c = chi_1
+        return chi1, -1 / math.log(chi1)
+    z1, z2 = np.meshgrid(z, z, indexing="ij")
+    ww = np.outer(w, w)
+    c = 0.5
+    for _ in range(5000):
+        u1, u2 = math.sqrt(q) * z1, math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+        c = (sw2 * np.sum(ww * np.tanh(u1) * np.tanh(u2)) + sb2) / q
+    chi_c = sw2 * np.sum(ww * (1 - np.tanh(u1) ** 2) * (1 - np.tanh(u2) ** 2))
+    return chi1, -1 / math.log(chi_c)
+
+
+@pytest.mark.parametrize("sw2", [1.0, 1.5, 2.0, 3.0, 4.0])
+def test_xi_c_of_tanh_at_sigma_b2_005_against_quadrature(sw2):
+    # The trainability phase diagram of Schoenholz et al. 2017 (Fig. 5/6) is drawn at sigma_b^2 = 0.05.
+    sb = math.sqrt(0.05)
+    _, want = _gh_xi_c(sw2, 0.05)
+    assert mf.xi_c(math.sqrt(sw2), sb, "tanh") == pytest.approx(want, rel=1e-4)
+
+
+def test_critical_sigma_w_of_tanh_at_sigma_b2_005_against_bisection():
+    lo, hi = 1.0, 3.0  # chi_1(sigma_w^2) - 1 changes sign once in between
+    for _ in range(25):  # 2 / 2^25 < 1e-7
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _gh_q_chi1(mid, 0.05)[1] < 1 else (lo, mid)
+    assert mf.critical_sigma_w("tanh", math.sqrt(0.05)) ** 2 == pytest.approx((lo + hi) / 2, rel=1e-6)
