@@ -34,6 +34,7 @@ every process, and only process 0 writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -271,7 +272,7 @@ class Engine:
         from bench.parametrize import width_rule_violation
 
         s, spec = out.scaling, out.spec
-        base = NetSpec(spec.arch, s.base[1], s.base[0], spec.activation, spec.n_in, spec.n_out, spec.task)
+        base = dataclasses.replace(spec, width=s.base[0], depth=s.base[1])
         for name in list(out.params):
             base_params = jax.jit(self._init_fn(base, name))(keys[:1])
             reason = width_rule_violation(s, name, _take(base_params, 0), _take(out.params[name], 0))

@@ -28,6 +28,7 @@ parametrization equals the standard one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,7 +101,7 @@ def scaling(name: str, spec: NetSpec, base: tuple[int, int], optimizer: str) -> 
     from jinit import parametrization as P
 
     arch = get_arch(spec.arch)
-    base_spec = NetSpec(spec.arch, base[1], base[0], spec.activation, spec.n_in, spec.n_out, spec.task)
+    base_spec = dataclasses.replace(spec, width=base[0], depth=base[1])
     reason = arch.parametrization_issue(spec, base_spec) if name != "standard" else None
     if name == "depth_mup" and "residual" not in arch.structure(spec).features:
         reason = "depth-muP scales residual branches with depth, and this network has none (use resmlp, " \
@@ -109,8 +110,7 @@ def scaling(name: str, spec: NetSpec, base: tuple[int, int], optimizer: str) -> 
         raise ValueError(f"parametrization {name!r} on {spec.arch}: {reason}")
     # A wider copy of the target tells which dimensions are widths even when the
     # target has the base's width (then every width factor is 1 anyway).
-    delta_spec = NetSpec(spec.arch, spec.depth, 4 * max(spec.width, base[0]), spec.activation, spec.n_in,
-                         spec.n_out, spec.task)
+    delta_spec = dataclasses.replace(spec, width=4 * max(spec.width, base[0]))
     (target, t_lay), (base_tree, b_lay), (delta, d_lay) = _shapes(spec), _shapes(base_spec), _shapes(delta_spec)
     p = P.PARAMETRIZATIONS[name]
     kw = dict(rules=arch.roles(spec), layouts=t_lay, base_layouts=b_lay, delta=delta, delta_layouts=d_lay)

@@ -105,19 +105,19 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(2.0 * stats.t.sf(abs(t), n - 1))
 
 
-def _failed(run: Mapping) -> bool:
-    """A seed that counts as worst: diverged, or no finite final validation loss."""
-    return bool(run["diverged"]) or not _finite(run["final_val_loss"])
+def _failed(run: Mapping, metric: str = "final_val_loss") -> bool:
+    """A seed that counts as worst: diverged, or no finite ``metric`` (final validation loss)."""
+    return bool(run["diverged"]) or not _finite(run.get(metric))
 
 
-def lr_score(runs: Sequence[Mapping]) -> tuple[int, float]:
+def lr_score(runs: Sequence[Mapping], metric: str = "final_val_loss") -> tuple[int, float]:
     """Score ``(f, m)`` of one lr from its seeds' runs; lower is better.
 
-    ``f`` = seeds that diverged or have a null final validation loss, ``m`` =
-    mean final validation loss of the other seeds (``inf`` when none). Compared
-    lexicographically, so one more diverged seed loses to any loss.
+    ``f`` = seeds that diverged or have a null ``metric`` (default: the final
+    validation loss), ``m`` = mean ``metric`` of the other seeds (``inf`` when
+    none). Compared lexicographically, so one more diverged seed loses to any loss.
     """
-    ok = [r["final_val_loss"] for r in runs if not _failed(r)]
+    ok = [r[metric] for r in runs if not _failed(r, metric)]
     return len(runs) - len(ok), (float(np.mean(ok)) if ok else math.inf)
 
 

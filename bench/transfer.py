@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from bench.selection import lr_score
+
 __all__ = ["METRICS", "sweeps", "transfer_markdown", "plot_transfer"]
 
 METRICS = {"final_train_loss": "final training loss", "final_val_loss": "final validation loss"}
@@ -44,16 +46,10 @@ def _cells(runs: Sequence[Mapping], swept: str) -> dict[tuple, dict[int, dict[fl
     return out
 
 
-def _score(runs: Sequence[Mapping], metric: str) -> tuple[int, float]:
-    """``(failed seeds, mean metric of the others)``: lower is better (as :func:`bench.selection.lr_score`)."""
-    ok = [r[metric] for r in runs if not r["diverged"] and r.get(metric) is not None and math.isfinite(r[metric])]
-    return len(runs) - len(ok), (float(np.mean(ok)) if ok else math.inf)
-
-
 def _best(by_lr: Mapping[float, list], metric: str) -> float | None:
     """The lr of the lowest score (ties to the smaller), None when a seed failed at every lr."""
-    lr = min(by_lr, key=lambda x: (_score(by_lr[x], metric), x))
-    return None if _score(by_lr[lr], metric)[0] else lr
+    lr = min(by_lr, key=lambda x: (lr_score(by_lr[x], metric), x))
+    return None if lr_score(by_lr[lr], metric)[0] else lr
 
 
 def sweeps(results: Mapping, swept: str = "width", metric: str = "final_train_loss") -> list[dict]:
@@ -118,7 +114,7 @@ def transfer_markdown(results: Mapping) -> list[str]:
 
 def _curve(by_lr: Mapping[float, list], metric: str) -> tuple[list[float], np.ndarray]:
     lrs = sorted(by_lr)
-    scores = [_score(by_lr[lr], metric) for lr in lrs]
+    scores = [lr_score(by_lr[lr], metric) for lr in lrs]
     return lrs, np.array([np.nan if f else m for f, m in scores])
 
 
