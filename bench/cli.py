@@ -49,6 +49,12 @@ def _epilog() -> str:
         tag = " [model-level]" + needs if s.model_level else ""
         out.append(textwrap.fill(f"{name}: {s.formula}. {s.description}{tag}", width,
                                  initial_indent="  ", subsequent_indent="      "))
+    out.append("parametric schemes (--schemes 'meanfield(sigma_w2=1.5,sigma_b2=0.05)'; quote the parentheses):")
+    for f in jinit.PARAMETRIC_SCHEMES.values():
+        args = "; ".join(f"{k}: {p.doc}" + (f" (one of {', '.join(p.choices)})" if p.choices else "")
+                         for k, p in f.params.items())
+        out.append(textwrap.fill(f"{f.signature}: {f.summary}. {args}", width, initial_indent="  ",
+                                 subsequent_indent="      "))
     out.append("")
     out.append("architectures (--arch):")
     for a in ARCHS.values():
@@ -71,7 +77,8 @@ def _epilog() -> str:
         "(ranked tables: mean with 95% CI over seeds, paired t-test against the best scheme), and "
         "lr_sensitivity.png, loss_curves.png, activation_std.png, grad_norm.png, accuracy.png (+ saturation.png "
         "for tanh/sigmoid; lr_transfer_width.png / lr_transfer_depth.png and a transfer table for sweeps over "
-        "several widths / depths). Re-running with the same --out skips finished runs. Exit status: 0 done, 2 invalid "
+        "several widths / depths; phase_diagram.png and a table for a parametric scheme swept over one argument "
+        "and several depths). Re-running with the same --out skips finished runs. Exit status: 0 done, 2 invalid "
         "arguments, 130 interrupted (files stay valid; re-run to resume).", width))
     out.append("")
     out.append("examples:")
@@ -82,6 +89,8 @@ def _epilog() -> str:
     out.append("  python -m bench --dataset ~/data/fashion-mnist --width 256 --steps 2000")
     out.append("  python -m bench --preset mup-width                 # best lr across widths: standard vs muP")
     out.append("  python -m bench --schemes he_normal --width 32,128 --parametrization standard,mup --optimizer adam")
+    out.append("  python -m bench --preset trainability              # Schoenholz et al. 2017's phase diagram")
+    out.append("  python -m bench --schemes 'meanfield(sigma_w2=1.5,sigma_b2=0.05),critical(q_star=0.01)' --activation tanh")
     out.append("  python -m bench --replot --out results/20250101-120000")
     return "\n".join(out)
 
@@ -103,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = p.add_argument
     add("--preset", metavar="NAME", help=f"start from a named configuration ({', '.join(PRESETS)}). Default: 'default'.")
-    add("--schemes", metavar="A,B,...", help="initialization schemes, comma-separated, or 'all' (default: all registered).")
+    add("--schemes", metavar="A,B,...", help="initialization schemes, comma-separated, or 'all' (default: all registered); parametric ones "
+                                              "take arguments: meanfield(sigma_w2=1.5,sigma_b2=0.05), critical(q_star=0.01).")
     add("--arch", metavar="NAME[,NAME...]",
         help=f"architectures (default {','.join(default['archs'])}; see the list below).")
     add("--depth", metavar="L[,L...]", help=f"depths: hidden layers / residual blocks / conv layers / transformer "
@@ -178,7 +188,7 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser):
         notes = resolve_schemes(PRESETS[name], _registry().SCHEMES)[1]
         changes = {key: getattr(args, flag) for flag, key in _FLAGS.items() if getattr(args, flag) is not None}
         if args.schemes is not None:
-            wanted = _split(args.schemes)
+            wanted = _registry().registry.split_scheme_list(args.schemes)
             changes["schemes"] = None if wanted == ["all"] else tuple(wanted)
         for flag, key in (("arch", "archs"), ("activation", "activations"), ("parametrization", "parametrizations")):
             if getattr(args, flag) is not None:
@@ -246,6 +256,8 @@ def _list(console) -> int:
     jinit = _registry()
     for n, s in jinit.SCHEMES.items():
         console.print(f"[bold]{n}[/bold] ({s.family}{', model-level' if s.model_level else ''}): {s.formula}")
+    for f in jinit.PARAMETRIC_SCHEMES.values():
+        console.print(f"[bold]{f.signature}[/bold] (parametric): {f.summary}")
     console.print()
     for a in ARCHS.values():
         console.print(f"[bold]{a.name}[/bold]: {a.summary}")

@@ -63,6 +63,26 @@ def _names(where: str, what: str, value: Any, valid, allow_none: bool = False) -
     return tuple(dict.fromkeys(items))
 
 
+def _schemes(value: Any) -> tuple[str, ...] | None:
+    """Registered scheme names and parametric ones (``meanfield(sigma_w2=1.5)``), the latter in
+    their canonical spelling, so that two spellings of one scheme are one scheme."""
+    import jinit
+
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, str) else tuple(value)
+    if not items:
+        raise ConfigError("schemes", f"no scheme given; valid schemes are {', '.join(jinit.SCHEMES)}, or parametric "
+                                     "ones such as meanfield(sigma_w2=1.5,sigma_b2=0.05).")
+    names = []
+    for v in items:
+        try:
+            names.append(jinit.get_scheme(v).name)
+        except (ValueError, TypeError) as err:
+            raise ConfigError("schemes", str(err)) from err
+    return tuple(dict.fromkeys(names))
+
+
 def _positive_ints(where: str, value: Any) -> tuple[int, ...]:
     items = (value,) if isinstance(value, int) else tuple(value)
     if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in items):
@@ -89,7 +109,8 @@ class BenchConfig:
     """Every setting of a benchmark run.
 
     Attributes:
-      schemes: scheme names of ``jinit.SCHEMES`` (None: every registered scheme).
+      schemes: scheme names of ``jinit.SCHEMES`` or parametric schemes of ``jinit.PARAMETRIC_SCHEMES``
+        (``"meanfield(sigma_w2=1.5,sigma_b2=0.05)"``, kept in canonical spelling); None: every registered scheme.
       archs: architectures of :data:`bench.archs.ARCHS`.
       activations: hidden activations (``jinit.ACTIVATIONS``, or the depth-dependent
         shaped ones of ``bench.archs.common.SHAPED_ACTIVATIONS``: mlp only).
@@ -146,7 +167,7 @@ class BenchConfig:
         from bench.archs.common import SHAPED_ACTIVATIONS
 
         set_ = object.__setattr__
-        set_(self, "schemes", _names("schemes", "scheme", self.schemes, tuple(jinit.SCHEMES), allow_none=True))
+        set_(self, "schemes", _schemes(self.schemes))
         set_(self, "archs", _names("archs", "architecture", self.archs, tuple(ARCHS)))
         set_(self, "activations",
              _names("activations", "activation", self.activations, (*jinit.ACTIVATIONS, *SHAPED_ACTIVATIONS)))

@@ -349,8 +349,10 @@ def plot_all(results: dict, out_dir: str) -> list[str]:
         plot_accuracy(results, os.path.join(out_dir, "accuracy.png")),
         plot_lr_sensitivity(results, os.path.join(out_dir, "lr_sensitivity.png")),
     ]
+    from bench.phase import plot_phase
     from bench.transfer import plot_transfer
 
-    extra = [plot_saturation(results, os.path.join(out_dir, "saturation.png"))]
+    extra = [plot_saturation(results, os.path.join(out_dir, "saturation.png")),
+             plot_phase(results, os.path.join(out_dir, "phase_diagram.png"))]
     extra += [plot_transfer(results, os.path.join(out_dir, f"lr_transfer_{d}.png"), d) for d in ("width", "depth")]
     return paths + [p for p in extra if p]

@@ -291,13 +291,60 @@ _add(
     )
 )
 
+# The trainability preset's grid: sigma_w^2 from 1 to 4 with the critical value 1.76 (sigma_b^2 = 0.05).
+TRAINABILITY_SIGMA_W2 = (1.0, 1.25, 1.5, 1.76, 2.0, 2.5, 3.0, 3.5, 4.0)
+_add(
+    Preset(
+        "trainability",
+        "the trainability phase diagram: tanh MLPs at sigma_b^2 = 0.05 over a grid of sigma_w^2 in [1, 4] and "
+        "depths 10 to 320, heat map of the training loss and accuracy with the 6 xi_c prediction drawn over it",
+        "Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, 'Deep Information Propagation', ICLR, Fig. 5 / 6",
+        "Plain tanh MLPs (width 64) initialized with the parametric scheme meanfield(sigma_w2=s, sigma_b2=0.05) "
+        "(every layer W ~ N(0, s/fan_in), b ~ N(0, 0.05)) for s in 1, 1.25, 1.5, 1.76, 2, 2.5, 3, 3.5, 4 at depths "
+        "10, 20, 40, 80, 160, 320; Adam at lrs 3e-5 and 3e-4, 300 steps of batch 64, 1 seed; each cell at its best "
+        "lr by final training loss. The paper's claim: information about the input survives about xi_c layers "
+        "(jinit.meanfield.xi_c: 3.6, 15.8, 25.2, 9.1, 7.0 at s = 1, 1.5, 2, 3, 4; infinite at the critical "
+        "s = 1.76), and networks train only up to about 6 xi_c layers, so the trainable region is a peak "
+        "around the critical point that widens with training time. summary.md has the table (training "
+        "accuracy per cell, the deepest depth that trains, 6 xi_c) and phase_diagram.png the heat maps with "
+        "6 xi_c drawn over them. See README for the measured numbers.",
+        {"schemes": tuple(f"meanfield(sigma_w2={s:g},sigma_b2=0.05)" for s in TRAINABILITY_SIGMA_W2),
+         "archs": ("mlp",), "activations": ("tanh",), "depths": (10, 20, 40, 80, 160, 320), "widths": (64,),
+         "optimizer": "adam", "lrs": (3e-5, 3e-4), "steps": 300, "batch_size": 64, "seeds": 1, "eval_every": 100},
+    )
+)
+
+_add(
+    Preset(
+        "deep-cnn",
+        "deep vanilla tanh CNNs at the critical point (q* = 0.01): delta-orthogonal vs Gaussian conv kernels at "
+        "depths 8, 32, 128",
+        "Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington 2018, 'Dynamical Isometry and a Mean Field Theory "
+        "of CNNs: How to Train 10,000-Layer Vanilla Convolutional Neural Networks', ICML, arXiv:1806.05393",
+        "The cnn architecture (3x3 SAME convs, tanh, no skips, no normalization, global average pooling; 16 "
+        "channels) at depths 8, 32 and 128 with two parametric schemes at the same critical point of tanh (chi_1 "
+        "= 1, fixed point q* = 0.01: sigma_w = 1.00981, sigma_b = 0.00112): critical(q_star=0.01,weights=delta) "
+        "(every conv kernel zero but its centre, sigma_w H with H orthogonal) and "
+        "critical(q_star=0.01,weights=gaussian) (conv kernels N(0, sigma_w^2 / (9 in-channels))). Adam at lrs "
+        "3e-4, 1e-3 and 3e-3, 200 steps of batch 64, 1 seed. The paper's claim: at the critical point delta-orthogonal "
+        "kernels give dynamical isometry (every spatial frequency of the signal propagates), so the network "
+        "trains at depths where Gaussian kernels at the same sigma_w, whose non-uniform spatial modes decay with "
+        "depth, do not. See README for the measured numbers.",
+        {"schemes": ("critical(q_star=0.01,weights=delta)", "critical(q_star=0.01,weights=gaussian)"),
+         "archs": ("cnn",), "activations": ("tanh",), "depths": (8, 32, 128), "widths": (16,), "optimizer": "adam",
+         "lrs": (3e-4, 1e-3, 3e-3), "steps": 200, "batch_size": 64, "seeds": 1, "eval_every": 50},
+    )
+)
+
 
 def resolve_schemes(preset: Preset, registered: Iterable[str]) -> tuple[list[str], list[str]]:
     """The schemes ``preset`` runs given the registry, and notes on what was left out.
 
     Raises PresetError if a required scheme is missing.
     """
-    registered = list(registered)
+    # Parametric schemes ("meanfield(sigma_w2=2)") are built on demand, never registered: the
+    # config checks them.
+    registered = list(registered) + [s for s in (*preset.required, *(preset.values.get("schemes") or ())) if "(" in s]
     missing = [s for s in preset.required if s not in registered]
     if missing:
         raise PresetError(

@@ -195,7 +195,8 @@ def summary_markdown(results: Mapping) -> str:
     lines += _setup(results) + [""] + _protocol(results)
     for table in tables(results):
         lines += _markdown_table(table)
+    from bench.phase import phase_markdown
     from bench.transfer import transfer_markdown
 
-    lines += transfer_markdown(results)
+    lines += transfer_markdown(results) + phase_markdown(results)
     return "\n".join(lines + _skipped(results) + _timing(results))

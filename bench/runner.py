@@ -76,13 +76,19 @@ class Results:
         return self.data.get("timing", {})
 
 
-def default_batch_models(config: BenchConfig) -> int | None:
-    """``config.batch_models``, else :data:`CPU_BATCH_MODELS` on CPU and all models elsewhere (None)."""
+def default_batch_models(config: BenchConfig, arch: str | None = None) -> int | None:
+    """``config.batch_models``, else on CPU the architecture's ``cpu_models_per_program`` or
+    :data:`CPU_BATCH_MODELS`, and all models elsewhere (None)."""
     import jax
 
     if config.batch_models is not None:
         return config.batch_models
-    return CPU_BATCH_MODELS if jax.default_backend() == "cpu" else None
+    if jax.default_backend() != "cpu":
+        return None
+    from bench.archs import get_arch
+
+    per_arch = get_arch(arch).cpu_models_per_program if arch is not None else None
+    return per_arch or CPU_BATCH_MODELS
 
 
 def chunks(jobs: list, size: int | None) -> list[list]:
@@ -194,7 +200,6 @@ def run(config: BenchConfig, out_dir: str | None = None, *, events: Callable[[Ev
 
 
 def _train_all(engine, store, config: BenchConfig, todo: list, emit, total: int) -> None:
-    size = default_batch_models(config)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-init")
 
     def prepare(item):
@@ -208,6 +213,7 @@ def _train_all(engine, store, config: BenchConfig, todo: list, emit, total: int)
         for i, item in enumerate(todo):
             init = pending.result()
             pending = pool.submit(prepare, todo[i + 1]) if i + 1 < len(todo) else None
+            size = default_batch_models(config, item[0][0])
             done = _train_structure(engine, store, item, init, size, emit, done, total)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

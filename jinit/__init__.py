@@ -73,11 +73,14 @@ from jinit.porting import (
     torch_rules as torch_rules,
 )
 from jinit.registry import (
+    PARAMETRIC_SCHEMES as PARAMETRIC_SCHEMES,
+    ParametricScheme as ParametricScheme,
     SCHEMES as SCHEMES,
     Scheme as Scheme,
     SchemeNotApplicable as SchemeNotApplicable,
     Structure as Structure,
     get_scheme as get_scheme,
+    register_parametric_scheme as register_parametric_scheme,
     register_scheme as register_scheme,
     scheme_names as scheme_names,
 )
@@ -168,6 +171,7 @@ __all__ = [
     "generators", "get_default_rng", "set_default_rng",
     # named schemes
     "Scheme", "Structure", "SchemeNotApplicable", "SCHEMES", "register_scheme", "get_scheme", "scheme_names", "ACTIVATIONS", "get_activation",
+    "ParametricScheme", "PARAMETRIC_SCHEMES", "register_parametric_scheme",
     # whole models
     "init", "reinit", "Rule", "LeafSpec", "Layout", "tree_paths", "match_rules", "linen_layouts", "model_layouts",
     "RESIDUAL_OUTPUTS", "gpt2_rules", "fixup_rules", "rezero_rules", "skipinit_rules",

@@ -19,7 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +44,13 @@ __all__ = [
     "SCHEMES",
     "ACTIVATIONS",
     "get_activation",
+    "Param",
+    "ParametricScheme",
+    "PARAMETRIC_SCHEMES",
+    "register_parametric_scheme",
+    "parametric_scheme",
+    "parametric_arguments",
+    "split_scheme_list",
 ]
 
 
@@ -250,8 +259,16 @@ def register_scheme(scheme: Scheme) -> Scheme:
 
 
 def get_scheme(name: str) -> Scheme:
-    """The scheme registered under ``name``; ``ValueError`` listing the valid names otherwise."""
-    return _SCHEMES[check_choice(None, "scheme", name, _SCHEMES)]
+    """The scheme registered under ``name``, or the parametric scheme ``family(arg=value, ...)``
+    (:data:`PARAMETRIC_SCHEMES`, e.g. ``"meanfield(sigma_w2=1.5,sigma_b2=0.05)"``); ``ValueError``
+    listing the valid names otherwise."""
+    if isinstance(name, str) and "(" in name:
+        return parametric_scheme(name)
+    if isinstance(name, str) and name in _SCHEMES:
+        return _SCHEMES[name]
+    families = ", ".join(f.signature for f in _PARAMETRIC.values())
+    raise ValueError(f"unknown scheme {name!r}; valid schemes are {', '.join(map(repr, _SCHEMES))}, or a parametric "
+                     f"scheme: {families}.")
 
 
 def scheme_names() -> tuple[str, ...]:
@@ -341,24 +358,37 @@ ISOMETRIC_Q_STAR = 0.01
 """The fixed-point variance of the ``"isometric"`` scheme: about ``1/sqrt(8 L)`` for ``L = 1000`` layers."""
 
 
-def _isometric_sigma_b(activation: str) -> float:
-    """sigma_b of the critical point (chi_1 = 1) whose fixed point is q* = ISOMETRIC_Q_STAR
-    (:func:`jinit.meanfield.critical_line`); ValueError where the critical line has none."""
-    line = meanfield.critical_line(activation, [ISOMETRIC_Q_STAR])
+@functools.lru_cache(maxsize=256)
+def _critical_point(where: str, activation: str, q_star: float) -> tuple[float, float]:
+    """``(sigma_w, sigma_b)`` of the critical point (chi_1 = 1) whose fixed point is ``q_star``
+    (:func:`jinit.meanfield.critical_line`); ValueError where the critical line has none, or where
+    that point is not the stable one :func:`jinit.meanfield.critical_sigma_w` finds at its sigma_b."""
+    line = meanfield.critical_line(activation, [q_star])
     if not line.sigma_b.size:
         raise ValueError(
-            f"isometric: the critical line of {activation!r} has no point with q* = {ISOMETRIC_Q_STAR:g} "
+            f"{where}: the critical line of {activation!r} has no point with q* = {q_star:g} "
             "(sigma_b^2 = q* - sigma_w^2 E[phi(sqrt(q*) z)^2] < 0 there)."
         )
-    return float(line.sigma_b[0])
+    sigma_b = float(line.sigma_b[0])
+    try:
+        sigma_w = meanfield.critical_sigma_w(activation, sigma_b)
+    except ValueError as err:  # that point is unstable, or the line has no stable point there
+        raise ValueError(f"{where}: {err}") from err
+    if not math.isclose(sigma_w, float(line.sigma_w[0]), rel_tol=1e-6):
+        raise ValueError(
+            f"{where}: at sigma_b = {sigma_b:.4g} the stable critical point of {activation!r} has sigma_w = {sigma_w:.6g}, "
+            f"not the point with q* = {q_star:g} (sigma_w = {float(line.sigma_w[0]):.6g}): that fixed point is "
+            "not the one a deep network settles at; choose another q_star."
+        )
+    return sigma_w, sigma_b
 
 
 def _isometric_kernel(activation: str) -> Initializer:
-    return meanfield.critical_orthogonal(activation, _isometric_sigma_b(activation))
+    return meanfield.critical_orthogonal(activation, _critical_point("isometric", activation, ISOMETRIC_Q_STAR)[1])
 
 
 def _isometric_bias(activation: str) -> Initializer:
-    return meanfield.critical_bias(_isometric_sigma_b(activation))
+    return meanfield.critical_bias(_critical_point("isometric", activation, ISOMETRIC_Q_STAR)[1])
 
 
 _MODEL_SCHEMES = (
@@ -559,3 +589,249 @@ _BUILTIN = (
 for _scheme in _BUILTIN + _MODEL_SCHEMES:
     register_scheme(_scheme)
 del _scheme
+
+
+# --- parametric schemes ------------------------------------------------------------------------
+#
+# A parametric scheme is a scheme with numbers in its name: ``get_scheme("meanfield(sigma_w2=1.5,
+# sigma_b2=0.05)")`` builds it on demand, so a benchmark can sweep a scheme's parameters (the
+# trainability phase diagram sweeps sigma_w^2). The name is canonicalized (arguments in declared
+# order, defaults dropped, numbers to 12 significant digits), and the scheme is built from the
+# canonical name: one name, one distribution.
+
+_CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of a :class:`ParametricScheme`: a number (``> 0`` when ``positive``, else
+    ``>= 0``) or, with ``choices``, one of those names. ``default=None``: required."""
+
+    doc: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    positive: bool = False
+
+
+@dataclass(frozen=True)
+class ParametricScheme:
+    """A family of schemes named ``name(arg=value, ...)``; :meth:`scheme` builds one.
+
+    Attributes:
+      name: the family's name (the part before the parenthesis).
+      params: argument name -> :class:`Param`, in canonical order.
+      build: ``(canonical name, **arguments) -> Scheme``.
+      summary: one line for listings.
+    """
+
+    name: str
+    params: Mapping[str, Param]
+    build: Callable[..., Scheme]
+    summary: str
+
+    @property
+    def signature(self) -> str:
+        """``name(arg, arg=default, ...)`` for messages and listings."""
+        args = [k if p.default is None else f"{k}={p.default}" for k, p in self.params.items()]
+        return f"{self.name}({', '.join(args)})"
+
+    def _value(self, arg: str, text: Any) -> Any:
+        p = self.params[arg]
+        if p.choices:
+            return check_choice(self.name, arg, str(text).strip(), p.choices)
+        try:
+            x = float(text)
+        except (TypeError, ValueError):
+            x = math.nan
+        if not math.isfinite(x) or x < 0 or (p.positive and x == 0):
+            raise ValueError(f"{self.name}: invalid {arg}={text!r}; expected a finite number "
+                             f"{'> 0' if p.positive else '>= 0'} ({p.doc}).")
+        return float(f"{x:.12g}")  # the value the canonical name spells
+
+    def canonical(self, **args: Any) -> tuple[str, dict]:
+        """``(canonical name, complete arguments)``; ValueError naming a bad argument."""
+        unknown = sorted(set(args) - set(self.params))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown argument(s) {', '.join(map(repr, unknown))}; valid arguments are "
+                             f"{', '.join(self.params)} (signature {self.signature}).")
+        values = {}
+        for arg, p in self.params.items():
+            if arg not in args and p.default is None:
+                raise ValueError(f"{self.name}: missing argument {arg!r} ({p.doc}); signature {self.signature}.")
+            values[arg] = self._value(arg, args.get(arg, p.default))
+        shown = [f"{k}={v:.12g}" if isinstance(v, float) else f"{k}={v}"
+                 for k, v in values.items() if self.params[k].default is None or v != self._value(k, self.params[k].default)]
+        return f"{self.name}({','.join(shown)})", values
+
+    def scheme(self, **args: Any) -> Scheme:
+        """The scheme of these arguments (values as numbers or strings)."""
+        name, values = self.canonical(**args)
+        return _build_parametric(self.name, name, tuple(values.items()))
+
+
+_PARAMETRIC: dict[str, ParametricScheme] = {}
+PARAMETRIC_SCHEMES: Mapping[str, ParametricScheme] = MappingProxyType(_PARAMETRIC)
+
+
+def register_parametric_scheme(family: ParametricScheme) -> ParametricScheme:
+    """Adds a parametric scheme family and returns it. Its name may also be a plain scheme's
+    (``critical`` and ``critical(q_star=...)``): the parenthesis tells them apart."""
+    if family.name in _PARAMETRIC:
+        raise ValueError(f"register_parametric_scheme: the name {family.name!r} is taken.")
+    _PARAMETRIC[family.name] = family
+    return family
+
+
+@functools.lru_cache(maxsize=1024)
+def _build_parametric(family: str, name: str, values: tuple) -> Scheme:
+    return _PARAMETRIC[family].build(name, **dict(values))
+
+
+def _parse_call(text: str) -> tuple[ParametricScheme, dict[str, str]]:
+    m = _CALL.match(text)
+    if m is None:
+        raise ValueError(f"invalid parametric scheme {text!r}; write family(arg=value, ...), e.g. "
+                         "'meanfield(sigma_w2=1.5,sigma_b2=0.05)'.")
+    family = _PARAMETRIC[check_choice(None, "parametric scheme", m.group(1), _PARAMETRIC)]
+    args: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in m.group(2).split(","))):
+        key, eq, value = (x.strip() for x in part.partition("="))
+        if not eq or not key or not value:
+            raise ValueError(f"{family.name}: argument {part!r} in {text!r} is not arg=value; signature "
+                             f"{family.signature}.")
+        if key in args:
+            raise ValueError(f"{family.name}: argument {key!r} given twice in {text!r}.")
+        args[key] = value
+    return family, args
+
+
+def parametric_scheme(text: str) -> Scheme:
+    """The scheme named by ``text`` = ``family(arg=value, ...)`` (a :data:`PARAMETRIC_SCHEMES` family).
+
+    Example:
+      >>> import jinit
+      >>> jinit.get_scheme("meanfield( sigma_b2=0.05, sigma_w2=1.50 )").name
+      'meanfield(sigma_w2=1.5,sigma_b2=0.05)'
+    """
+    family, args = _parse_call(text)
+    return family.scheme(**args)
+
+
+def parametric_arguments(name: str) -> tuple[str, dict[str, Any]] | None:
+    """``(family, complete arguments)`` of a parametric scheme's name, None for any other name.
+
+    Example:
+      >>> parametric_arguments("meanfield(sigma_w2=2)")
+      ('meanfield', {'sigma_w2': 2.0, 'sigma_b2': 0.0, 'weights': 'gaussian'})
+    """
+    if "(" not in name:
+        return None
+    family, args = _parse_call(name)
+    return family.name, family.canonical(**args)[1]
+
+
+def split_scheme_list(text: str) -> list[str]:
+    """Splits a comma-separated list of scheme names at the commas outside parentheses.
+
+    Example:
+      >>> split_scheme_list("he_normal, meanfield(sigma_w2=2,sigma_b2=0.05)")
+      ['he_normal', 'meanfield(sigma_w2=2,sigma_b2=0.05)']
+    """
+    items, depth, cur = [], 0, []
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            items.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    items.append("".join(cur))
+    return [x.strip() for x in items if x.strip()]
+
+
+_WEIGHTS = ("gaussian", "orthogonal", "delta")
+_WEIGHTS_DOC = ("the kernels: gaussian N(0, sigma_w^2/fan_in) (conv: fan_in = receptive field x in-channels), "
+                "orthogonal sigma_w Q, or delta (conv kernels delta-orthogonal sigma_w H at the centre, dense "
+                "kernels sigma_w Q)")
+
+
+def _weights_init(weights: str, sigma_w: float, conv: bool = False) -> Initializer:
+    """A kernel of standard deviation scale ``sigma_w`` (see :data:`_WEIGHTS_DOC`)."""
+    if weights == "gaussian":
+        return variance.variance_scaling(sigma_w**2, "fan_in", "normal", name="meanfield_normal")
+    if weights == "delta" and conv:
+        return structured.delta_orthogonal(sigma_w)
+    return structured.orthogonal(scale=sigma_w)
+
+
+def _sigma_rules(sigma: Callable[[str], tuple[float, float]], weights: str) -> Callable[[Structure], list]:
+    """Rules of a (sigma_w, sigma_b) scheme on a network with conv kernels (weights = delta)."""
+
+    def rules(s: Structure) -> list:
+        (sw, sb), (sw_out, sb_out) = sigma(s.activation), sigma("linear")
+        kernel, bias = s.readout_patterns()
+        out = [Rule(kernel[0], _weights_init(weights, sw_out), what="readout kernel"),
+               Rule(bias[0], meanfield.critical_bias(sb_out), required=False, what="readout bias")] if kernel else []
+        return ([Rule(s.conv_kernels, _weights_init(weights, sw, conv=True), what="conv kernels")] + out
+                + [_NORMS, Rule(_KERNELS, _weights_init(weights, sw), required=False, what="dense kernels"),
+                   Rule(_BIASES, meanfield.critical_bias(sb), required=False, what="biases")])
+
+    return rules
+
+
+def _sigma_scheme(name: str, sigma: Callable[[str], tuple[float, float]], weights: str, formula: str,
+                  description: str, reference: str) -> Scheme:
+    """A scheme whose kernels have scale sigma_w and biases N(0, sigma_b^2), ``sigma(activation)``."""
+    kernel = lambda a: _weights_init(weights, sigma(a)[0], conv=weights == "delta")  # noqa: E731
+    bias = lambda a: meanfield.critical_bias(sigma(a)[1])  # noqa: E731
+    if weights != "delta":
+        return Scheme(name, kernel, formula, description, reference, "meanfield", bias=bias)
+    return Scheme(name, kernel, formula, description, reference, "meanfield", bias=bias,
+                  model_rules=_sigma_rules(sigma, weights), requires=frozenset({"conv"}))
+
+
+def _meanfield_family(name: str, sigma_w2: float, sigma_b2: float, weights: str) -> Scheme:
+    sigma = (math.sqrt(sigma_w2), math.sqrt(sigma_b2))
+    return _sigma_scheme(
+        name, lambda a: sigma, weights,
+        f"every layer (the readout too): kernels {weights}, sigma_w^2 = {sigma_w2:g} (variance sigma_w^2/fan_in), "
+        f"biases N(0, {sigma_b2:g})",
+        "A point (sigma_w^2, sigma_b^2) of the mean-field phase diagram, for sweeps: ordered (chi_1 < 1), critical "
+        "or chaotic (chi_1 > 1), with correlation depth xi_c (jinit.meanfield.analyze); networks deeper than about "
+        "6 xi_c do not train.",
+        "Schoenholz et al. 2017 (parametric: meanfield(sigma_w2, sigma_b2=0, weights=gaussian))",
+    )
+
+
+def _critical_family(name: str, q_star: float, weights: str) -> Scheme:
+    return _sigma_scheme(
+        name, lambda a: _critical_point(name, a, q_star), weights,
+        f"kernels {weights} with (sigma_w, sigma_b) the critical point (chi_1 = 1) whose fixed point is "
+        f"q* = {q_star:g}: sigma_w^2 = 1/E[phi'(sqrt(q*) z)^2], sigma_b^2 = q* - sigma_w^2 E[phi(sqrt(q*) z)^2]; "
+        "the readout at the point of 'linear' (sigma_w = 1, sigma_b = 0)",
+        "The critical line parameterised by q*: a small q* keeps a deep network near its linear regime "
+        "(dynamical isometry with orthogonal or delta-orthogonal kernels); critical(q_star=0.01) is 'isometric'.",
+        "Poole et al. 2016; Pennington et al. 2017; Xiao et al. 2018 (parametric: critical(q_star, "
+        "weights=orthogonal))",
+    )
+
+
+for _family in (
+    ParametricScheme(
+        "meanfield",
+        {"sigma_w2": Param("the kernels' variance times fan_in", positive=True),
+         "sigma_b2": Param("the biases' variance", default=0.0),
+         "weights": Param(_WEIGHTS_DOC, default="gaussian", choices=_WEIGHTS)},
+        _meanfield_family,
+        "every layer at a given (sigma_w^2, sigma_b^2): a point of the mean-field phase diagram",
+    ),
+    ParametricScheme(
+        "critical",
+        {"q_star": Param("the fixed point of the variance map on the critical line", positive=True),
+         "weights": Param(_WEIGHTS_DOC, default="orthogonal", choices=_WEIGHTS)},
+        _critical_family,
+        "the critical point (chi_1 = 1) of the network's activation with fixed point q*",
+    ),
+):
+    register_parametric_scheme(_family)
+del _family

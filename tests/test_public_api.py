@@ -10,14 +10,14 @@ import jinit
 
 PUBLIC = sorted(
     """
-    ACTIVATIONS Audit AuditRow Initializer LSUVLayer Layout LeafSpec RESIDUAL_OUTPUTS Rule SCHEMES Scheme
-    SchemeNotApplicable Structure
+    ACTIVATIONS Audit AuditRow Initializer LSUVLayer Layout LeafSpec PARAMETRIC_SCHEMES ParametricScheme
+    RESIDUAL_OUTPUTS Rule SCHEMES Scheme SchemeNotApplicable Structure
     SignalReport audit calculate_gain compute_fans constant critical_bias critical_normal critical_orthogonal
     critical_sigma_w delta_orthogonal dirac fixup_rules flax_rules gain_for gain_normal gain_orthogonal
     generators get_activation get_default_rng get_scheme glorot_normal glorot_standard glorot_uniform
     gpt2_rules haiku_rules he_normal he_uniform identity init jacobian_spectrum kaiming_normal kaiming_uniform
     keras_rules lecun_normal lecun_uniform linen_layouts lsuv match_rules model_layouts normal
-    normal_nonzero_mean ones orthogonal plot_signal_propagation register_scheme reinit rezero_rules
+    normal_nonzero_mean ones orthogonal plot_signal_propagation register_parametric_scheme register_scheme reinit rezero_rules
     scheme_names set_default_rng signal_propagation skipinit_rules sparse sparse_capped sparse_fraction
     torch_rules tree_paths truncated_normal truncated_normal_std uniform uniform_large uniform_small
     variance_scaling xavier_normal xavier_uniform zero_hadamard zeros

@@ -79,7 +79,7 @@ BY_ACTIVATION = {
     "critical": meanfield.critical_orthogonal,
 }
 # Schemes whose kernel is a factory at a derived argument: name -> activation -> initializer.
-DERIVED = {"isometric": lambda act: meanfield.critical_orthogonal(act, registry._isometric_sigma_b(act))}
+DERIVED = {"isometric": lambda act: meanfield.critical_orthogonal(act, registry._critical_point("isometric", act, registry.ISOMETRIC_Q_STAR)[1])}
 
 
 # Whole-model schemes: their parameters come from rules built from the network's

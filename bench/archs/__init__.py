@@ -49,6 +49,9 @@ class Arch:
 
     name: str = ""
     summary: str = ""
+    # Models per compiled program on CPU when --batch-models is not set (None: the runner's
+    # default, bench.runner.CPU_BATCH_MODELS).
+    cpu_models_per_program: int | None = None
 
     def check(self, spec: NetSpec) -> str | None:
         """Why this architecture cannot be built for ``spec`` (None when it can)."""

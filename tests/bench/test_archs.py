@@ -287,3 +287,27 @@ def test_dirac_on_cnn():
     np.testing.assert_array_equal(_off_centre(stem), 0.0)
     np.testing.assert_array_equal(stem[1, 1], np.eye(1, WIDTH))
     assert_var(p["output"]["kernel"], 1.0 / WIDTH)
+
+
+def test_loop_friendly_conv_matches_lax_values_and_gradients():
+    from jax import lax
+
+    from bench.archs.cnn import loop_friendly_conv
+
+    k1, k2, k3 = jax.random.split(jax.random.key(5), 3)
+    x = jax.random.normal(k1, (4, 8, 8, 3))
+    w = jax.random.normal(k2, (3, 3, 3, 5))
+    dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+    for padding, strides in (("SAME", (1, 1)), ([(1, 1), (1, 1)], (1, 1)), ("SAME", (2, 2)), ("VALID", (1, 1))):
+        def loss(conv, x, w):
+            y = conv(x, w, strides, padding, dimension_numbers=dn)
+            return jnp.sum(jnp.tanh(y) * jax.random.normal(k3, y.shape))
+
+        want = jax.value_and_grad(functools.partial(loss, lax.conv_general_dilated), argnums=(0, 1))(x, w)
+        got = jax.value_and_grad(functools.partial(loss, loop_friendly_conv), argnums=(0, 1))(x, w)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    # Inside the benchmark's CNN (nn.Conv(conv_general_dilated=...)): the same parameters as plain nn.Conv.
+    a, s = get_arch("cnn"), spec("cnn")
+    p = a.module(s).init(jax.random.key(0), digits_batch(2))["params"]
+    assert p["hidden"]["conv"]["kernel"].shape == (DEPTH - 1, 3, 3, WIDTH, WIDTH) and p["input"]["kernel"].shape[:3] == (3, 3, 1)
