@@ -307,7 +307,7 @@ _add(
         "s = 1.76), and networks train only up to about 6 xi_c layers, so the trainable region is a peak "
         "around the critical point that widens with training time. summary.md has the table (training "
         "accuracy per cell, the deepest depth that trains, 6 xi_c) and phase_diagram.png the heat maps with "
-        "6 xi_c drawn over them. See README for the measured numbers.",
+        "6 xi_c drawn over them. About 6.5 minutes on a 2-core CPU. See README for the measured numbers.",
         {"schemes": tuple(f"meanfield(sigma_w2={s:g},sigma_b2=0.05)" for s in TRAINABILITY_SIGMA_W2),
          "archs": ("mlp",), "activations": ("tanh",), "depths": (10, 20, 40, 80, 160, 320), "widths": (64,),
          "optimizer": "adam", "lrs": (3e-5, 3e-4), "steps": 300, "batch_size": 64, "seeds": 1, "eval_every": 100},
@@ -329,7 +329,7 @@ _add(
         "3e-4, 1e-3 and 3e-3, 200 steps of batch 64, 1 seed. The paper's claim: at the critical point delta-orthogonal "
         "kernels give dynamical isometry (every spatial frequency of the signal propagates), so the network "
         "trains at depths where Gaussian kernels at the same sigma_w, whose non-uniform spatial modes decay with "
-        "depth, do not. See README for the measured numbers.",
+        "depth, do not. About 12-15 minutes on a 2-core CPU. See README for the measured numbers.",
         {"schemes": ("critical(q_star=0.01,weights=delta)", "critical(q_star=0.01,weights=gaussian)"),
          "archs": ("cnn",), "activations": ("tanh",), "depths": (8, 32, 128), "widths": (16,), "optimizer": "adam",
          "lrs": (3e-4, 1e-3, 3e-3), "steps": 200, "batch_size": 64, "seeds": 1, "eval_every": 50},
