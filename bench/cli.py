@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add("--preset", metavar="NAME", help=f"start from a named configuration ({', '.join(PRESETS)}). Default: 'default'.")
     add("--schemes", metavar="A,B,...", help="initialization schemes, comma-separated, or 'all' (default: all registered); parametric ones "
-                                              "take arguments: meanfield(sigma_w2=1.5,sigma_b2=0.05), critical(q_star=0.01).")
+                                              "take arguments: meanfield(sigma_w2=1.5,sigma_b2=0.05), critical(q_star=0.01); a|b|... lists "
+                                              "values to sweep: 'meanfield(sigma_w2=1|2|4,sigma_b2=0.05)'.")
     add("--arch", metavar="NAME[,NAME...]",
         help=f"architectures (default {','.join(default['archs'])}; see the list below).")
     add("--depth", metavar="L[,L...]", help=f"depths: hidden layers / residual blocks / conv layers / transformer "
@@ -188,7 +189,8 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser):
         notes = resolve_schemes(PRESETS[name], _registry().SCHEMES)[1]
         changes = {key: getattr(args, flag) for flag, key in _FLAGS.items() if getattr(args, flag) is not None}
         if args.schemes is not None:
-            wanted = _registry().registry.split_scheme_list(args.schemes)
+            reg = _registry().registry
+            wanted = [n for item in reg.split_scheme_list(args.schemes) for n in reg.expand_scheme_grid(item)]
             changes["schemes"] = None if wanted == ["all"] else tuple(wanted)
         for flag, key in (("arch", "archs"), ("activation", "activations"), ("parametrization", "parametrizations")):
             if getattr(args, flag) is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -50,6 +51,7 @@ __all__ = [
     "register_parametric_scheme",
     "parametric_scheme",
     "parametric_arguments",
+    "expand_scheme_grid",
     "split_scheme_list",
 ]
 
@@ -715,6 +717,24 @@ def parametric_scheme(text: str) -> Scheme:
     """
     family, args = _parse_call(text)
     return family.scheme(**args)
+
+
+def expand_scheme_grid(text: str) -> list[str]:
+    """The canonical names of a parametric scheme with value lists, ``a|b|...`` for an argument
+    (the product over every listed argument, in order); a name without lists as itself.
+
+    Example:
+      >>> expand_scheme_grid("meanfield(sigma_w2=1|2,sigma_b2=0.05)")
+      ['meanfield(sigma_w2=1,sigma_b2=0.05)', 'meanfield(sigma_w2=2,sigma_b2=0.05)']
+    """
+    if "(" not in text or "|" not in text:
+        return [text]
+    family, args = _parse_call(text)
+    keys = list(args)
+    grids = [[v.strip() for v in args[k].split("|")] for k in keys]
+    if any(not v for g in grids for v in g):
+        raise ValueError(f"{family.name}: an empty value in a list a|b|... of {text!r}.")
+    return list(dict.fromkeys(family.canonical(**dict(zip(keys, combo)))[0] for combo in itertools.product(*grids)))
 
 
 def parametric_arguments(name: str) -> tuple[str, dict[str, Any]] | None:

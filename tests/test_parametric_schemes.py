@@ -162,3 +162,18 @@ def test_numbers_round_to_what_the_name_spells():
     s = jinit.PARAMETRIC_SCHEMES["meanfield"]
     name, values = s.canonical(sigma_w2=math.pi)
     assert name == "meanfield(sigma_w2=3.14159265359)" and values["sigma_w2"] == 3.14159265359
+
+
+def test_value_lists_expand_to_a_grid_of_canonical_names():
+    from jinit.registry import expand_scheme_grid
+
+    assert expand_scheme_grid("meanfield(sigma_w2=1|2.0|1,sigma_b2=0.05|0)") == [
+        "meanfield(sigma_w2=1,sigma_b2=0.05)", "meanfield(sigma_w2=1)",
+        "meanfield(sigma_w2=2,sigma_b2=0.05)", "meanfield(sigma_w2=2)"]
+    assert expand_scheme_grid("critical(q_star=0.01,weights=delta|gaussian)") == [
+        "critical(q_star=0.01,weights=delta)", "critical(q_star=0.01,weights=gaussian)"]
+    assert expand_scheme_grid("he_normal") == ["he_normal"]
+    with pytest.raises(ValueError, match="an empty value"):
+        expand_scheme_grid("meanfield(sigma_w2=1||2)")
+    with pytest.raises(ValueError, match="meanfield: invalid sigma_w2='x'"):
+        expand_scheme_grid("meanfield(sigma_w2=1|x)")

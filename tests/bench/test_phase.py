@@ -38,6 +38,8 @@ def test_config_and_cli_take_parametric_schemes_in_canonical_spelling():
     parser = build_parser()
     args = parser.parse_args(["--schemes", "he_normal,meanfield(sigma_w2=2,sigma_b2=0.05),critical(q_star=0.01)"])
     assert resolve_config(args, parser)[0].schemes == ("he_normal", MF.format(2), "critical(q_star=0.01)")
+    args = parser.parse_args(["--schemes", "meanfield(sigma_w2=1|2,sigma_b2=0.05),he_normal"])
+    assert resolve_config(args, parser)[0].schemes == (MF.format(1), MF.format(2), "he_normal")
 
 
 def test_diagram_cells_take_the_best_lr_by_training_loss():
