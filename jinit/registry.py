@@ -269,7 +269,7 @@ def get_scheme(name: str) -> Scheme:
     if isinstance(name, str) and name in _SCHEMES:
         return _SCHEMES[name]
     families = ", ".join(f.signature for f in _PARAMETRIC.values())
-    raise ValueError(f"unknown scheme {name!r}; valid schemes are {', '.join(map(repr, _SCHEMES))}, or a parametric "
+    raise ValueError(f"unknown scheme {name!r}; valid choices are {', '.join(map(repr, _SCHEMES))}, or a parametric "
                      f"scheme: {families}.")
 
 

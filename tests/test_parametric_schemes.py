@@ -55,7 +55,7 @@ def test_defaults_are_dropped_and_arguments_parsed():
     ("meanfield(sigma_w2=1,sigma_w2=2)", r"meanfield: argument 'sigma_w2' given twice"),
     ("he(scale=2)", r"unknown parametric scheme 'he'; valid choices are 'meanfield', 'critical'"),
     ("meanfield(sigma_w2=1", r"invalid parametric scheme 'meanfield\(sigma_w2=1'; write family\(arg=value, ...\)"),
-    ("kaiming", r"unknown scheme 'kaiming'; valid schemes are .*'he_normal'.*or a parametric scheme: meanfield\(sigma_w2"),
+    ("kaiming", r"unknown scheme 'kaiming'; valid choices are .*'he_normal'.*or a parametric scheme: meanfield\(sigma_w2"),
 ])
 def test_bad_names_say_what_is_wrong(name, message):
     with pytest.raises(ValueError, match=message):
