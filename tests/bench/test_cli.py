@@ -197,7 +197,7 @@ def test_sigint_in_a_sharded_subprocess(tmp_path):
 
 
 BAD = [
-    (["--schemes", "he_normal,nope"], "valid schemes are"),
+    (["--schemes", "he_normal,nope"], "valid choices are"),
     (["--activation", "relu,swoosh"], "valid activations are"),
     (["--dataset", "no/such/place"], "unknown dataset"),
     (["--preset", "nope"], "valid presets are"),
