@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bench.selection import lr_score
+from bench.selection import best_lr, lr_score
 
 __all__ = ["TRAINED_ACCURACY", "XI_FACTOR", "diagrams", "predicted_depth", "phase_markdown", "plot_phase"]
 
@@ -60,7 +60,7 @@ def _cell(runs: Sequence[Mapping]) -> dict:
     by_lr: dict = defaultdict(list)
     for r in runs:
         by_lr[r["lr"]].append(r)
-    lr = min(by_lr, key=lambda x: (lr_score(by_lr[x], "final_train_loss"), x))
+    lr = best_lr(by_lr, "final_train_loss")
     failed = lr_score(by_lr[lr], "final_train_loss")[0] > 0
     chosen = by_lr[lr]
     loss = None if failed else float(np.mean([r["final_train_loss"] for r in chosen]))

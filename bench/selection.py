@@ -121,9 +121,9 @@ def lr_score(runs: Sequence[Mapping], metric: str = "final_val_loss") -> tuple[i
     return len(runs) - len(ok), (float(np.mean(ok)) if ok else math.inf)
 
 
-def best_lr(runs_by_lr: Mapping[float, Sequence[Mapping]]) -> float:
-    """``argmin_lr (lr_score(runs_by_lr[lr]), lr)``: the lowest score, ties to the smaller lr."""
-    return min(runs_by_lr, key=lambda lr: (lr_score(runs_by_lr[lr]), lr))
+def best_lr(runs_by_lr: Mapping[float, Sequence[Mapping]], metric: str = "final_val_loss") -> float:
+    """``argmin_lr (lr_score(runs_by_lr[lr], metric), lr)``: the lowest score, ties to the smaller lr."""
+    return min(runs_by_lr, key=lambda lr: (lr_score(runs_by_lr[lr], metric), lr))
 
 
 def trains(runs: Sequence[Mapping], target_loss: float | None) -> bool:

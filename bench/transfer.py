@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bench.selection import lr_score
+from bench.selection import best_lr, lr_score
 
 __all__ = ["METRICS", "sweeps", "transfer_markdown", "plot_transfer"]
 
@@ -48,7 +48,7 @@ def _cells(runs: Sequence[Mapping], swept: str) -> dict[tuple, dict[int, dict[fl
 
 def _best(by_lr: Mapping[float, list], metric: str) -> float | None:
     """The lr of the lowest score (ties to the smaller), None when a seed failed at every lr."""
-    lr = min(by_lr, key=lambda x: (lr_score(by_lr[x], metric), x))
+    lr = best_lr(by_lr, metric)
     return None if lr_score(by_lr[lr], metric)[0] else lr
 
 
